@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander'
+import { ConfigError } from '../core/config.js'
+import { RegistryRequestError } from '../registry/client/registry-client.js'
+import { addRegistryClientCommands } from './commands/registry-client-commands.js'
+import { addRegistryCommand } from './commands/registry-command.js'
+import { UsageError } from './usage-error.js'
+
+export function buildProgram(): Command {
+  const program = new Command('switchyard')
+    .description('switchyard: a weighted traffic router for canary releases of HTTP services and queue consumers')
+    .addOption(new Option('--registry <url>', 'registry URL').env('SWITCHYARD_REGISTRY_URL').default('http://127.0.0.1:8761'))
+    .addOption(new Option('--token <token>', 'bearer token for the registry (prefer the env variable: flags show up in ps)').env('SWITCHYARD_TOKEN'))
+    .option('--json', 'print JSON instead of tables')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+  addRegistryCommand(program)
+  addRegistryClientCommands(program)
+  return program
+}
+
+/** Every failure is one line on stderr and a non-zero exit: 2 for usage, 1 for the rest. */
+export function describeFailure(error: unknown): { message: string; exitCode: number } {
+  if (error instanceof UsageError) return { message: error.message, exitCode: 2 }
+  if (error instanceof ConfigError) return { message: error.problems.join('; '), exitCode: 2 }
+  if (error instanceof RegistryRequestError) {
+    return { message: error.status === 0 ? error.message : `${error.code} (${error.status}): ${error.message}`, exitCode: 1 }
+  }
+  return { message: error instanceof Error ? error.message.split('\n').join('; ') : String(error), exitCode: 1 }
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode
+      return
+    }
+    const { message, exitCode } = describeFailure(error)
+    process.stderr.write(`switchyard: ${message}\n`)
+    process.exitCode = exitCode
+  }
+}
+
+await main(process.argv)

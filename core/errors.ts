@@ -1,0 +1,64 @@
+/**
+ * Every error switchyard reports carries a stable `code` that scripts can rely on,
+ * an HTTP status, and a human message. Codes never change meaning once published.
+ */
+export const ErrorCodes = {
+  // 400: the request is malformed or breaks a rule
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  INVALID_NAME: 400,
+  WEIGHT_NOT_A_NUMBER: 400,
+  WEIGHT_OUT_OF_RANGE: 400,
+  WEIGHT_TOO_PRECISE: 400,
+  WEIGHTS_EMPTY: 400,
+  WEIGHTS_SUM_NOT_100: 400,
+  WEIGHTS_ALL_ZERO: 400,
+  TOO_MANY_VERSIONS: 400,
+  INVALID_REVISION: 400,
+  // 401 / 403: who is asking, and may they
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  // 404
+  ROUTE_NOT_FOUND: 404,
+  SERVICE_NOT_FOUND: 404,
+  INSTANCE_NOT_FOUND: 404,
+  // 409 / 412
+  INSTANCE_CONFLICT: 409,
+  REVISION_MISMATCH: 412,
+  // 413 / 415
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  // 5xx
+  NO_HEALTHY_INSTANCE: 503,
+  UNKNOWN_VERSION: 503,
+  NOT_READY: 503,
+  UPSTREAM_TIMEOUT: 504,
+  INTERNAL: 500
+} as const satisfies Record<string, number>
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export interface ErrorBody {
+  code: ErrorCode
+  message: string
+}
+
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SwitchyardError'
+    this.code = code
+    this.statusCode = ErrorCodes[code]
+  }
+
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message }
+  }
+}
+
+export function isSwitchyardError(value: unknown): value is SwitchyardError {
+  return value instanceof SwitchyardError
+}

@@ -1,0 +1,78 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { toErrorResponse } from '../core/error-response.js'
+import { authorize } from './access/auth-hook.js'
+import type { TokenSet } from './access/tokens.js'
+import { RegistryMetrics } from './metrics.js'
+import type { Registry } from './registry.js'
+import { healthRoutes } from './routes/health.js'
+import { instanceRoutes } from './routes/instances.js'
+import { serviceRoutes } from './routes/services.js'
+import { watchRoutes } from './routes/watch.js'
+import { weightRoutes } from './routes/weights.js'
+import { WatchStreams, type WatchStreamOptions } from './watch/sse-streams.js'
+
+export interface RegistryAppOptions {
+  registry: Registry
+  tokens: TokenSet
+  logger?: FastifyServerOptions['logger']
+  watch?: Partial<WatchStreamOptions>
+  /** request bodies larger than this are refused with 413 */
+  bodyLimit?: number
+}
+
+/** Keeps secrets out of logs even if a serializer someday includes headers. */
+export const redactedPaths = ['req.headers.authorization', 'headers.authorization', 'request.headers.authorization', '*.token']
+
+/**
+ * The registry's HTTP API as a Fastify instance that has not started listening:
+ * tests drive it with inject() or listen on port 0; server.ts owns ports and signals.
+ */
+export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // The schemas say exactly what is allowed: no coercing "50" into 50, no silently dropped fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: true
+  })
+  const { registry } = options
+  const streams = new WatchStreams(registry, { heartbeatMs: options.watch?.heartbeatMs ?? 15_000, maxBufferedBytes: options.watch?.maxBufferedBytes ?? 8 * 1024 * 1024 })
+  const metrics = new RegistryMetrics(registry, () => streams.size)
+
+  app.decorateRequest('principal', undefined)
+  // JSON only: a text/plain body gets 415, not a confusing schema error.
+  app.removeContentTypeParser('text/plain')
+  app.addHook('onRequest', authorize(options.tokens))
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url
+    if (route === undefined || route === '/v1/watch') return
+    metrics.requestDuration.observe({ method: request.method, route, code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
+  app.setErrorHandler(async (error, request, reply) => {
+    const { statusCode, body } = toErrorResponse(error)
+    if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    return reply.code(statusCode).send(body)
+  })
+  app.setNotFoundHandler(async (request, reply) =>
+    reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
+  )
+  app.addHook('onClose', async () => streams.closeAll())
+  let preserving = false
+  registry.onSweep((result) => {
+    // Report self-preservation when it starts and ends, not on every sweep.
+    if (result.selfPreservation !== preserving) {
+      preserving = result.selfPreservation
+      if (preserving) app.log.warn({ expired: result.expired, instances: registry.instanceCount }, 'self-preservation on: too many leases expired at once, evicting none')
+      else app.log.info('self-preservation off: evicting expired instances again')
+    }
+    if (result.evicted.length > 0) app.log.info({ evicted: result.evicted }, 'evicted instances whose lease expired')
+  })
+
+  void app.register(healthRoutes, { registry, metrics })
+  void app.register(instanceRoutes, { registry })
+  void app.register(serviceRoutes, { registry })
+  void app.register(weightRoutes, { registry })
+  void app.register(watchRoutes, { streams })
+  return app
+}

@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify'
+import type { Static } from '@sinclair/typebox'
+import type { Registry } from '../registry.js'
+import { InstanceParams, RegistrationBody, ServiceParams, StatusBody } from '../schemas.js'
+
+export async function instanceRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+  const { registry } = options
+
+  app.post<{ Params: Static<typeof ServiceParams>; Body: Static<typeof RegistrationBody> }>(
+    '/v1/services/:service/instances',
+    { config: { permission: 'register' }, schema: { params: ServiceParams, body: RegistrationBody } },
+    async (request, reply) => {
+      const result = await registry.register(request.params.service, request.body)
+      return reply.code(result.created ? 201 : 200).send({ id: result.id, leaseSeconds: result.leaseSeconds, renewSeconds: result.renewSeconds })
+    }
+  )
+
+  app.put<{ Params: Static<typeof InstanceParams> }>(
+    '/v1/services/:service/instances/:id/heartbeat',
+    { config: { permission: 'register' }, schema: { params: InstanceParams } },
+    async (request) => {
+      await registry.heartbeat(request.params.service, request.params.id)
+      return { leaseSeconds: registry.leaseSeconds, renewSeconds: registry.renewSeconds }
+    }
+  )
+
+  app.put<{ Params: Static<typeof InstanceParams>; Body: Static<typeof StatusBody> }>(
+    '/v1/services/:service/instances/:id/status',
+    { config: { permission: 'register' }, schema: { params: InstanceParams, body: StatusBody } },
+    async (request) => {
+      await registry.setStatus(request.params.service, request.params.id, request.body.status)
+      return { status: request.body.status, revision: registry.revision }
+    }
+  )
+
+  app.delete<{ Params: Static<typeof InstanceParams> }>(
+    '/v1/services/:service/instances/:id',
+    { config: { permission: 'register' }, schema: { params: InstanceParams } },
+    async (request, reply) => {
+      await registry.deregister(request.params.service, request.params.id)
+      return reply.code(204).send()
+    }
+  )
+}

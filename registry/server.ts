@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildRegistryApp, redactedPaths } from './app.js'
+import { readTokensFile, TokenSet, validateAdminToken } from './access/tokens.js'
+import type { RegistryConfig } from './config.js'
+import { Registry } from './registry.js'
+import { FileStore } from './store/file-store.js'
+
+export interface RunningRegistry {
+  app: FastifyInstance
+  registry: Registry
+  url: string
+  close(): Promise<void>
+}
+
+export interface StartOptions {
+  env?: Readonly<Record<string, string | undefined>>
+  /** where the one-time notice of a generated admin token goes */
+  announce?: (text: string) => void
+  onFatal?: (error: Error) => void
+}
+
+/** Opens the store, replays it, and starts serving. Signals are the caller's business. */
+export async function startRegistryServer(config: RegistryConfig, options: StartOptions = {}): Promise<RunningRegistry> {
+  const env = options.env ?? process.env
+  const announce = options.announce ?? ((text: string) => process.stdout.write(text))
+  const tokens = await loadTokens(config, env, announce)
+  const logger = { level: config.logLevel, redact: { paths: redactedPaths, censor: '[redacted]' } }
+  const repairs: string[] = []
+  const store = new FileStore({ dataDir: config.dataDir, onRepair: (message) => repairs.push(message) })
+  const registry = await Registry.open({
+    store,
+    leaseSeconds: config.leaseSeconds,
+    renewSeconds: config.renewSeconds,
+    selfPreservationThreshold: config.selfPreservationThreshold,
+    selfPreservationMinExpired: config.selfPreservationMinExpired
+  })
+  const app = buildRegistryApp({ registry, tokens, logger, watch: { heartbeatMs: config.watchHeartbeatSeconds * 1000 } })
+  for (const message of repairs) app.log.warn(message)
+  registry.onFailure((error) => {
+    app.log.fatal({ err: error }, 'the registry store failed; stopping so that a restart recovers from disk')
+    options.onFatal?.(error)
+  })
+  const sweeper = setInterval(() => {
+    registry.sweep().catch((error: unknown) => app.log.error({ err: error }, 'sweep failed'))
+  }, config.evictionIntervalSeconds * 1000)
+  sweeper.unref()
+
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`
+  app.log.info({ revision: registry.revision, instances: registry.instanceCount, dataDir: config.dataDir }, `registry listening on ${url}`)
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    registry,
+    url,
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweeper)
+        await app.close()
+        await registry.close()
+      })()
+      return closing
+    }
+  }
+}
+
+async function loadTokens(config: RegistryConfig, env: Readonly<Record<string, string | undefined>>, announce: (text: string) => void): Promise<TokenSet> {
+  const tokens = new TokenSet()
+  if (config.tokensFile) for (const entry of await readTokensFile(config.tokensFile)) tokens.add(entry)
+  const adminToken = env.SWITCHYARD_ADMIN_TOKEN
+  if (adminToken) {
+    validateAdminToken(adminToken)
+    tokens.add({ name: 'admin', role: 'admin', token: adminToken })
+  }
+  if (tokens.size === 0) {
+    const generated = randomBytes(24).toString('base64url')
+    tokens.add({ name: 'admin', role: 'admin', token: generated })
+    announce(
+      `No registry tokens are configured, so this run generated an admin token (shown once):\n` +
+        `  export SWITCHYARD_TOKEN=${generated}\n` +
+        `Set SWITCHYARD_ADMIN_TOKEN or --tokens-file to choose your own.\n`
+    )
+  }
+  return tokens
+}
+
+/** The foreground process: start, then close gracefully on SIGINT/SIGTERM. */
+export async function runRegistryServer(config: RegistryConfig): Promise<void> {
+  const running = await startRegistryServer(config, {
+    onFatal: () => {
+      process.exitCode = 1
+      void running.close().finally(() => process.exit(1))
+    }
+  })
+  const stop = (signal: string) => {
+    running.app.log.info(`${signal} received, closing`)
+    running.close().then(
+      () => process.exit(process.exitCode ?? 0),
+      (error: unknown) => {
+        running.app.log.error({ err: error }, 'close failed')
+        process.exit(1)
+      }
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}
