@@ -36,6 +36,7 @@ export class ConfigError extends Error {
 export function parseConfig<T extends TObject>(schema: T, flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): Static<T> {
   const out: Record<string, unknown> = {}
   const problems: string[] = []
+  const invalid = new Set<string>()
   for (const [key, property] of Object.entries(schema.properties) as [string, TSchema][]) {
     const meta = settingMeta(property)
     const fromFlag = flags[key]
@@ -47,12 +48,13 @@ export function parseConfig<T extends TObject>(schema: T, flags: Readonly<Record
       const source = fromFlag !== undefined ? `--${meta.flag}` : fromEnv !== undefined && fromEnv !== '' ? meta.env : `default of --${meta.flag}`
       const first = Value.Errors(property, value).First()
       problems.push(`${source}: ${first?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`)
+      invalid.add(key)
       continue
     }
     out[key] = value
   }
   for (const key of schema.required ?? []) {
-    if (!(key in out) && !problems.some((p) => p.includes(settingMeta(schema.properties[key] as TSchema).flag))) {
+    if (!(key in out) && !invalid.has(key)) {
       const meta = settingMeta(schema.properties[key] as TSchema)
       problems.push(`--${meta.flag} (or ${meta.env}) is required`)
     }

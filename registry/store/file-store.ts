@@ -193,7 +193,7 @@ export class FileStore implements RegistryStore {
   private async lock(): Promise<void> {
     const path = join(this.dir, LOCK_FILE)
     const holder = Number.parseInt((await readIfExists(path)) ?? '', 10)
-    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+    if (Number.isInteger(holder) && holder !== process.pid && (await isAlive(holder))) {
       throw new Error(`data directory ${this.dir} is in use by another registry (pid ${holder}); two registries must not share one`)
     }
     await writeFile(path, `${process.pid}\n`)
@@ -243,11 +243,13 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
+async function isAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+  // A killed registry whose parent has not reaped it yet still answers kill(0) as a zombie.
+  const stat = await readIfExists(`/proc/${pid}/stat`).catch(() => undefined)
+  return stat === undefined || !/^\d+ \(.*\) Z/s.test(stat)
 }

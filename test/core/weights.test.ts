@@ -1,0 +1,55 @@
+import t from 'tap'
+import { SwitchyardError } from '../../core/errors.js'
+import { parseWeights, weightsFromBasisPoints, weightsToBasisPoints } from '../../core/weights.js'
+
+function codeOf(input: unknown): string | undefined {
+  try {
+    parseWeights(input)
+    return undefined
+  } catch (error) {
+    return error instanceof SwitchyardError ? error.code : 'not a SwitchyardError'
+  }
+}
+
+t.test('accepts a split that adds up to exactly 100 and returns basis points in version order', async (t) => {
+  const parsed = parseWeights({ 'v1.10': 0.01, 'v1.9': 99.99 })
+  t.same([...parsed.entries()], [
+    ['v1.9', 9999],
+    ['v1.10', 1]
+  ])
+  t.same([...parseWeights({ a: 33.33, b: 33.33, c: 33.34 }).values()], [3333, 3333, 3334])
+  t.same([...parseWeights({ a: 0.1, b: 0.2, c: 99.7 }).values()], [10, 20, 9970], 'binary fraction noise is not a third decimal')
+})
+
+t.test('names the rule each bad split breaks', async (t) => {
+  const cases: [unknown, string][] = [
+    [{ a: 99.99 }, 'WEIGHTS_SUM_NOT_100'],
+    [{ a: 100.01 }, 'WEIGHT_OUT_OF_RANGE'],
+    [{ a: 50, b: 50.01 }, 'WEIGHTS_SUM_NOT_100'],
+    [{ a: -1, b: 101 }, 'WEIGHT_OUT_OF_RANGE'],
+    [{ a: '100' }, 'WEIGHT_NOT_A_NUMBER'],
+    [{ a: Number.NaN }, 'WEIGHT_NOT_A_NUMBER'],
+    [{ a: Infinity }, 'WEIGHT_NOT_A_NUMBER'],
+    [{ a: null }, 'WEIGHT_NOT_A_NUMBER'],
+    [{ a: 33.333, b: 66.667 }, 'WEIGHT_TOO_PRECISE'],
+    [{}, 'WEIGHTS_EMPTY'],
+    [{ a: 0 }, 'WEIGHTS_SUM_NOT_100'],
+    [{ '.a': 100 }, 'INVALID_NAME'],
+    [{ 'a b': 100 }, 'INVALID_NAME'],
+    [[100], 'VALIDATION_FAILED'],
+    [null, 'VALIDATION_FAILED'],
+    [Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`v${i}`, i === 0 ? 100 : 0])), 'TOO_MANY_VERSIONS']
+  ]
+  for (const [input, code] of cases) t.equal(codeOf(input), code, JSON.stringify(input)?.slice(0, 60))
+})
+
+t.test('rejects a split with no version above 0', async (t) => {
+  // A sum of 100 with every weight 0 cannot happen, so the all-zero rule is reached via the
+  // sum rule first; both answer 400, and the sum message is the more useful one.
+  t.equal(codeOf({ a: 0, b: 0 }), 'WEIGHTS_SUM_NOT_100')
+})
+
+t.test('converts between percent and basis points without drift', async (t) => {
+  const weights = { 'v1.3': 97.5, 'v1.4': 2.5 }
+  t.same(weightsFromBasisPoints(weightsToBasisPoints(weights)), weights)
+})
