@@ -4,6 +4,7 @@ import { ConfigError } from '../core/config.js'
 import { RegistryRequestError } from '../registry/client/registry-client.js'
 import { addRegistryClientCommands } from './commands/registry-client-commands.js'
 import { addRegistryCommand } from './commands/registry-command.js'
+import { addRouterCommand } from './commands/router-command.js'
 import { UsageError } from './usage-error.js'
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   addRegistryCommand(program)
+  addRouterCommand(program)
   addRegistryClientCommands(program)
   return program
 }

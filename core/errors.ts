@@ -28,12 +28,21 @@ export const ErrorCodes = {
   // 413 / 415
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  // 400 from the router's edge
+  REQUEST_SMUGGLING: 400,
+  MALFORMED_REQUEST: 400,
   // 5xx
+  INTERNAL: 500,
+  UPSTREAM_UNREACHABLE: 502,
+  UPSTREAM_RESET: 502,
+  NO_ROUTE_TABLE: 503,
+  UNKNOWN_SERVICE: 503,
   NO_HEALTHY_INSTANCE: 503,
   UNKNOWN_VERSION: 503,
   NOT_READY: 503,
+  UPSTREAM_CONNECT_TIMEOUT: 504,
   UPSTREAM_TIMEOUT: 504,
-  INTERNAL: 500
+  ROUTE_TIMEOUT: 504
 } as const satisfies Record<string, number>
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -38,7 +38,10 @@ export function parseWeights(input: unknown): Map<string, number> {
   let sum = 0
   for (const [version, value] of entries) {
     if (!isValidName(version)) {
-      throw new SwitchyardError('INVALID_NAME', `version name ${JSON.stringify(version.slice(0, 80))} is invalid: use 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`)
+      throw new SwitchyardError(
+        'INVALID_NAME',
+        `version name ${JSON.stringify(version.slice(0, 80))} is invalid: use 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`
+      )
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new SwitchyardError('WEIGHT_NOT_A_NUMBER', `weight of ${version} must be a number, got ${JSON.stringify(value)}`)

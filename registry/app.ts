@@ -54,9 +54,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed')
     return reply.code(statusCode).send(body)
   })
-  app.setNotFoundHandler(async (request, reply) =>
-    reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` })
-  )
+  app.setNotFoundHandler(async (request, reply) => reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` }))
   app.addHook('onClose', async () => streams.closeAll())
   let preserving = false
   registry.onSweep((result) => {

@@ -7,18 +7,62 @@ export const RegistrySettings = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535, default: 8761, flag: 'port', env: 'SWITCHYARD_REGISTRY_PORT', description: 'port to listen on (0 picks a free one)' }),
   dataDir: Type.String({ minLength: 1, default: '.switchyard/registry', flag: 'data-dir', env: 'SWITCHYARD_DATA_DIR', description: 'directory for the durable store' }),
   tokensFile: Type.Optional(Type.String({ minLength: 1, flag: 'tokens-file', env: 'SWITCHYARD_TOKENS_FILE', description: 'YAML or JSON file of tokens and roles' })),
-  leaseSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30, flag: 'lease-seconds', env: 'SWITCHYARD_LEASE_SECONDS', description: 'an instance without a heartbeat for this long is evicted' }),
-  renewSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10, flag: 'renew-seconds', env: 'SWITCHYARD_RENEW_SECONDS', description: 'how often instances are told to heartbeat' }),
-  evictionIntervalSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, flag: 'eviction-interval-seconds', env: 'SWITCHYARD_EVICTION_INTERVAL_SECONDS', description: 'how often expired leases are swept' }),
-  selfPreservationThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.15, flag: 'self-preservation-threshold', env: 'SWITCHYARD_SELF_PRESERVATION_THRESHOLD', description: 'share of all instances that may expire in one sweep before eviction is suspended' }),
-  selfPreservationMinExpired: Type.Integer({ minimum: 1, default: 2, flag: 'self-preservation-min-expired', env: 'SWITCHYARD_SELF_PRESERVATION_MIN_EXPIRED', description: 'fewer simultaneous expiries than this are always evicted (one crash is not a partition)' }),
-  watchHeartbeatSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 300, default: 15, flag: 'watch-heartbeat-seconds', env: 'SWITCHYARD_WATCH_HEARTBEAT_SECONDS', description: 'heartbeat interval on idle watch streams' }),
-  logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], {
-    default: 'info',
-    flag: 'log-level',
-    env: 'SWITCHYARD_LOG_LEVEL',
-    description: 'log level'
-  })
+  leaseSeconds: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 30,
+    flag: 'lease-seconds',
+    env: 'SWITCHYARD_LEASE_SECONDS',
+    description: 'an instance without a heartbeat for this long is evicted'
+  }),
+  renewSeconds: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 10,
+    flag: 'renew-seconds',
+    env: 'SWITCHYARD_RENEW_SECONDS',
+    description: 'how often instances are told to heartbeat'
+  }),
+  evictionIntervalSeconds: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 3600,
+    default: 5,
+    flag: 'eviction-interval-seconds',
+    env: 'SWITCHYARD_EVICTION_INTERVAL_SECONDS',
+    description: 'how often expired leases are swept'
+  }),
+  selfPreservationThreshold: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.15,
+    flag: 'self-preservation-threshold',
+    env: 'SWITCHYARD_SELF_PRESERVATION_THRESHOLD',
+    description: 'share of all instances that may expire in one sweep before eviction is suspended'
+  }),
+  selfPreservationMinExpired: Type.Integer({
+    minimum: 1,
+    default: 2,
+    flag: 'self-preservation-min-expired',
+    env: 'SWITCHYARD_SELF_PRESERVATION_MIN_EXPIRED',
+    description: 'fewer simultaneous expiries than this are always evicted (one crash is not a partition)'
+  }),
+  watchHeartbeatSeconds: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 300,
+    default: 15,
+    flag: 'watch-heartbeat-seconds',
+    env: 'SWITCHYARD_WATCH_HEARTBEAT_SECONDS',
+    description: 'heartbeat interval on idle watch streams'
+  }),
+  logLevel: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    {
+      default: 'info',
+      flag: 'log-level',
+      env: 'SWITCHYARD_LOG_LEVEL',
+      description: 'log level'
+    }
+  )
 })
 
 export type RegistryConfig = Static<typeof RegistrySettings>

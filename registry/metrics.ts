@@ -50,7 +50,12 @@ export class RegistryMetrics {
         this.set(source.selfPreservationActive ? 1 : 0)
       }
     })
-    this.evictions = new Counter({ name: 'switchyard_registry_evictions_total', help: 'Instances evicted after their lease expired', labelNames: ['service'], registers: [this.registry] })
+    this.evictions = new Counter({
+      name: 'switchyard_registry_evictions_total',
+      help: 'Instances evicted after their lease expired',
+      labelNames: ['service'],
+      registers: [this.registry]
+    })
     this.weightChanges = new Counter({ name: 'switchyard_registry_weight_changes_total', help: 'Weight changes applied', labelNames: ['service'], registers: [this.registry] })
     this.requestDuration = new Histogram({
       name: 'switchyard_registry_http_request_duration_seconds',

@@ -5,7 +5,7 @@ import type { InstanceRecord, InstanceStatus, RegistryChange, RegistrySnapshot, 
 import { RegistryModel, serviceRecord, weightsOf } from '../core/registry-model.js'
 import { parseWeights, weightsFromBasisPoints } from '../core/weights.js'
 import { LeaseBook } from './leases.js'
-import type { PersistedState, RegistryStore, WeightHistoryEntry } from './store/registry-store.js'
+import type { LoadedState, PersistedState, RegistryStore, WeightHistoryEntry } from './store/registry-store.js'
 import { WatchHub } from './watch/watch-hub.js'
 
 export interface RegistryOptions {
@@ -71,7 +71,7 @@ export class Registry {
   private readonly failureListeners: ((error: Error) => void)[] = []
   private readonly sweepListeners: ((result: SweepResult) => void)[] = []
 
-  private constructor(options: RegistryOptions, model: RegistryModel) {
+  private constructor(options: RegistryOptions, loaded: LoadedState) {
     this.store = options.store
     this.clock = options.clock ?? Date.now
     this.leaseSeconds = options.leaseSeconds ?? 30
@@ -79,19 +79,20 @@ export class Registry {
     this.threshold = options.selfPreservationThreshold ?? 0.15
     this.minExpired = options.selfPreservationMinExpired ?? 2
     this.historyLimit = options.historyLimit ?? 1000
-    this.model = model
-    this.hub = new WatchHub({ capacity: options.watchBuffer ?? 10_000, startRevision: model.revision })
+    this.model = loaded.base ? RegistryModel.fromSnapshot(loaded.base.snapshot) : new RegistryModel()
+    for (const [service, entries] of Object.entries(loaded.base?.history ?? {})) this.history.set(service, [...entries])
+    for (const change of loaded.changes) this.applyAndRecord(change)
+    // The hub starts at the replayed revision: a watcher resuming after a restart must
+    // not be told that an older revision is current (since=0 would get nothing at all).
+    this.hub = new WatchHub({ capacity: options.watchBuffer ?? 10_000, startRevision: this.model.revision })
   }
 
   static async open(options: RegistryOptions): Promise<Registry> {
     const loaded = await options.store.open()
-    const model = loaded.base ? RegistryModel.fromSnapshot(loaded.base.snapshot) : new RegistryModel()
-    const registry = new Registry(options, model)
-    for (const [service, entries] of Object.entries(loaded.base?.history ?? {})) registry.history.set(service, [...entries])
-    for (const change of loaded.changes) registry.applyAndRecord(change)
+    const registry = new Registry(options, loaded)
     // Every instance known at start-up gets a full lease to heartbeat again.
     const now = registry.clock()
-    for (const service of model.services.values()) {
+    for (const service of registry.model.services.values()) {
       for (const id of service.instances.keys()) registry.leases.renew(service.name, id, now)
     }
     options.store.setCompactionSource(() => registry.persistedState())
@@ -127,7 +128,10 @@ export class Registry {
     const id = input.id ?? `${service}-${randomUUID().slice(0, 13)}`
     const existing = this.model.findInstance(service, id)
     if (existing && existing.version !== input.version) {
-      throw new SwitchyardError('INSTANCE_CONFLICT', `instance ${id} of ${service} is registered as version ${existing.version}; deregister it before registering it as ${input.version}`)
+      throw new SwitchyardError(
+        'INSTANCE_CONFLICT',
+        `instance ${id} of ${service} is registered as version ${existing.version}; deregister it before registering it as ${input.version}`
+      )
     }
     const lease = { id, leaseSeconds: this.leaseSeconds, renewSeconds: this.renewSeconds }
     const metadata = input.metadata ?? {}
@@ -136,7 +140,16 @@ export class Registry {
       await this.waitDurable()
       return { ...lease, created: false }
     }
-    const instance: InstanceRecord = { id, service, version: input.version, host: input.host, port: input.port, metadata, status: 'up', registeredAt: existing?.registeredAt ?? now }
+    const instance: InstanceRecord = {
+      id,
+      service,
+      version: input.version,
+      host: input.host,
+      port: input.port,
+      metadata,
+      status: 'up',
+      registeredAt: existing?.registeredAt ?? now
+    }
     const changes: RegistryChange[] = []
     const serviceModel = this.model.services.get(service)
     // A service's first version takes all traffic; later versions start dark at 0%.
@@ -290,7 +303,10 @@ export class Registry {
   private requireInstance(service: string, id: string): InstanceRecord {
     const instance = this.model.findInstance(service, id)
     if (!instance) {
-      throw new SwitchyardError('INSTANCE_NOT_FOUND', `instance ${JSON.stringify(id)} of service ${JSON.stringify(service)} is not registered (it may have been evicted); register it again`)
+      throw new SwitchyardError(
+        'INSTANCE_NOT_FOUND',
+        `instance ${JSON.stringify(id)} of service ${JSON.stringify(service)} is not registered (it may have been evicted); register it again`
+      )
     }
     return instance
   }

@@ -15,7 +15,7 @@ export const RegistrationBody = Type.Object(
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     id: Type.Optional(Type.String({ pattern: INSTANCE_ID_PATTERN })),
     metadata: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$' }), Type.String({ maxLength: 256 }), { maxProperties: 32 })
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$' }), Type.String({ maxLength: 256 }), { maxProperties: 32, additionalProperties: false })
     )
   },
   { additionalProperties: false }

@@ -76,7 +76,12 @@ export function addRegistryClientCommands(program: Command): void {
       const { client, options } = clientFrom(command)
       const result = await client.weights(service)
       if (options.json) return print(JSON.stringify(result, null, 2) + '\n')
-      print(formatTable(['VERSION', 'WEIGHT'], Object.entries(result.weights).map(([version, weight]) => [version, `${weight}%`])))
+      print(
+        formatTable(
+          ['VERSION', 'WEIGHT'],
+          Object.entries(result.weights).map(([version, weight]) => [version, `${weight}%`])
+        )
+      )
       print(`revision ${result.revision}\n`)
     })
   weights
@@ -102,7 +107,12 @@ export function addRegistryClientCommands(program: Command): void {
       const { client, options } = clientFrom(command)
       const result = await client.history(service)
       if (options.json) return print(JSON.stringify(result, null, 2) + '\n')
-      print(formatTable(['REVISION', 'AT', 'BY', 'FROM', 'TO'], result.history.map((e) => [String(e.revision), e.at, e.actor, formatWeights(e.from) || '-', formatWeights(e.to)])))
+      print(
+        formatTable(
+          ['REVISION', 'AT', 'BY', 'FROM', 'TO'],
+          result.history.map((e) => [String(e.revision), e.at, e.actor, formatWeights(e.from) || '-', formatWeights(e.to)])
+        )
+      )
     })
 
   program
@@ -122,7 +132,11 @@ export function addRegistryClientCommands(program: Command): void {
         ...(since === undefined ? {} : { since }),
         token: options.token,
         handlers: {
-          onSnapshot: (snapshot) => write({ type: 'snapshot', ...snapshot }, `snapshot at revision ${snapshot.revision}: ${snapshot.services.map((s) => `${s.name} [${formatWeights(s.weights)}] ${s.instances.length} instances`).join('; ') || 'no services'}`),
+          onSnapshot: (snapshot) =>
+            write(
+              { type: 'snapshot', ...snapshot },
+              `snapshot at revision ${snapshot.revision}: ${snapshot.services.map((s) => `${s.name} [${formatWeights(s.weights)}] ${s.instances.length} instances`).join('; ') || 'no services'}`
+            ),
           onChange: (change) => write(change, `revision ${change.revision}: ${describeChange(change)}`),
           onConnectionChange: (state, error) => process.stderr.write(`switchyard: watch ${state}${error ? `: ${error.message}` : ''}\n`)
         }

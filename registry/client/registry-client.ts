@@ -78,7 +78,9 @@ export class RegistryClient {
     return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/weights`, { weights }, ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` })
   }
 
-  history(service: string): Promise<{ service: string; revision: number; history: { revision: number; at: string; actor: string; from: Record<string, number>; to: Record<string, number> }[] }> {
+  history(
+    service: string
+  ): Promise<{ service: string; revision: number; history: { revision: number; at: string; actor: string; from: Record<string, number>; to: Record<string, number> }[] }> {
     return this.call('GET', `/v1/services/${encodeURIComponent(service)}/history`)
   }
 

@@ -100,7 +100,13 @@ export class RegistryWatcher {
     }
     try {
       armIdle()
-      const response = await request(url, { method: 'GET', headers, signal: abort.signal, bodyTimeout: 0, ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}) })
+      const response = await request(url, {
+        method: 'GET',
+        headers,
+        signal: abort.signal,
+        bodyTimeout: 0,
+        ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {})
+      })
       if (response.statusCode !== 200) {
         const text = await response.body.text()
         throw new Error(`watch answered ${response.statusCode}: ${text.slice(0, 200)}`)

@@ -34,25 +34,17 @@ export async function serviceRoutes(app: FastifyInstance, options: { registry: R
     return { revision: snapshot.revision, services: snapshot.services.map((service) => serviceView(service, registry)) }
   })
 
-  app.get<{ Params: Static<typeof ServiceParams> }>(
-    '/v1/services/:service',
-    { config: { permission: 'read' }, schema: { params: ServiceParams } },
-    async (request) => {
-      const { revision, ...service } = await registry.service(request.params.service)
-      return { ...serviceView(service, registry), revision }
-    }
-  )
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service', { config: { permission: 'read' }, schema: { params: ServiceParams } }, async (request) => {
+    const { revision, ...service } = await registry.service(request.params.service)
+    return { ...serviceView(service, registry), revision }
+  })
 
-  app.get<{ Params: Static<typeof ServiceParams> }>(
-    '/v1/services/:service/history',
-    { config: { permission: 'read' }, schema: { params: ServiceParams } },
-    async (request) => {
-      const { history, revision } = await registry.weightHistory(request.params.service)
-      return {
-        service: request.params.service,
-        revision,
-        history: history.map((entry) => ({ revision: entry.revision, at: new Date(entry.at).toISOString(), actor: entry.actor, from: entry.from, to: entry.to }))
-      }
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/history', { config: { permission: 'read' }, schema: { params: ServiceParams } }, async (request) => {
+    const { history, revision } = await registry.weightHistory(request.params.service)
+    return {
+      service: request.params.service,
+      revision,
+      history: history.map((entry) => ({ revision: entry.revision, at: new Date(entry.at).toISOString(), actor: entry.actor, from: entry.from, to: entry.to }))
     }
-  )
+  })
 }

@@ -168,7 +168,6 @@ t.test('self-preservation: many simultaneous expiries evict nothing', async (t) 
   t.teardown(reg.destroy)
   const ids = Array.from({ length: 10 }, (_, i) => `api-${i}`)
   for (const id of ids) await register(reg, id)
-  const silent = ids.slice(0, 3)
   const alive = ids.slice(3)
 
   reg.clock.advance(LEASE_MS - 1_000)

@@ -1,0 +1,84 @@
+import type { Socket } from 'node:net'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { RouteTable } from '../core/route-table.js'
+import type { ProxyConfig } from './config.js'
+import { createProxyHandler } from './http/proxy.js'
+import { RouteRules } from './http/route-rules.js'
+import type { RouterMetrics } from './metrics.js'
+import type { Endpoint } from './upstream/endpoint.js'
+
+export interface ProxyAppOptions {
+  config: ProxyConfig
+  tables: { readonly table: RouteTable<Endpoint> }
+  metrics: RouterMetrics
+  logger?: FastifyServerOptions['logger']
+  clock?: () => number
+  random?: () => number
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']
+
+/** Answers malformed HTTP (Node's parser errors) in switchyard's JSON error format. */
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const smuggling = ['HPE_UNEXPECTED_CONTENT_LENGTH', 'HPE_INVALID_TRANSFER_ENCODING', 'HPE_INVALID_CONTENT_LENGTH', 'HPE_INVALID_CHUNK_SIZE'].includes(error.code ?? '')
+  const body = JSON.stringify(
+    smuggling
+      ? { code: 'REQUEST_SMUGGLING', message: 'conflicting or invalid Content-Length / Transfer-Encoding' }
+      : { code: 'MALFORMED_REQUEST', message: `malformed HTTP request (${error.code ?? 'parse error'})` }
+  )
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+}
+
+/**
+ * The proxy listener as a Fastify instance (not yet listening). Every method and path
+ * reaches one handler; bodies are never parsed, only streamed.
+ */
+export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // One log line per request would cost more than the proxying; metrics count requests.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Request IDs are ours (x-request-id).
+    requestIdHeader: false,
+    clientErrorHandler,
+    forceCloseConnections: 'idle',
+    return503OnClosing: false
+  })
+  const rules = new RouteRules(options.config.routes, options.config)
+  const { metrics } = options
+
+  app.decorateRequest('routed', null)
+  app.removeAllContentTypeParsers()
+  // Bodies stay unread in request.raw and are streamed to the instance as they arrive.
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null))
+
+  app.addHook('onResponse', async (request, reply) => {
+    const routed = request.routed
+    if (!routed) return
+    metrics.requests.inc({ service: routed.service, version: routed.version, code: String(reply.statusCode) })
+    metrics.duration.observe({ service: routed.service, version: routed.version }, reply.elapsedTime / 1000)
+  })
+  app.setErrorHandler(async (error, request, reply) => {
+    request.log.error({ err: error }, 'proxy error')
+    if (reply.sent || reply.raw.headersSent) return
+    return reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
+  })
+
+  const handler = createProxyHandler({
+    rules,
+    tables: options.tables,
+    config: options.config,
+    metrics,
+    log: app.log,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.random ? { random: options.random } : {})
+  })
+  app.route({ method: METHODS, url: '/', handler })
+  app.route({ method: METHODS, url: '/*', handler })
+  return app
+}

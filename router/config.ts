@@ -1,0 +1,170 @@
+import { readFile } from 'node:fs/promises'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { parse as parseYaml } from 'yaml'
+import { ConfigError, parseConfig } from '../core/config.js'
+import { NAME_PATTERN } from '../core/names.js'
+
+/** Process settings of the HTTP router: flags, env, defaults (see core/config.ts). */
+export const RouterSettings = Type.Object({
+  host: Type.String({ minLength: 1, default: '0.0.0.0', flag: 'host', env: 'SWITCHYARD_ROUTER_HOST', description: 'address for proxied traffic' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, flag: 'port', env: 'SWITCHYARD_ROUTER_PORT', description: 'port for proxied traffic' }),
+  adminHost: Type.String({ minLength: 1, default: '0.0.0.0', flag: 'admin-host', env: 'SWITCHYARD_ROUTER_ADMIN_HOST', description: 'address of the admin endpoints' }),
+  adminPort: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 9901,
+    flag: 'admin-port',
+    env: 'SWITCHYARD_ROUTER_ADMIN_PORT',
+    description: 'port of /healthz, /readyz, /metrics, /routes'
+  }),
+  registry: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8761', flag: 'registry', env: 'SWITCHYARD_REGISTRY_URL', description: 'registry URL' }),
+  token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
+  config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_ROUTER_CONFIG', description: 'routes and proxy settings (YAML or JSON)' })),
+  routes: Type.Optional(
+    Type.String({ minLength: 1, flag: 'routes', env: 'SWITCHYARD_ROUTES', description: 'routes without a file: "/api=api,/web=webfront" (added after the file\'s)' })
+  ),
+  logLevel: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    {
+      default: 'info',
+      flag: 'log-level',
+      env: 'SWITCHYARD_LOG_LEVEL',
+      description: 'log level'
+    }
+  )
+})
+export type RouterSettings = Static<typeof RouterSettings>
+
+const Cidr = Type.String({ pattern: '^[0-9a-fA-F.:]+(/[0-9]{1,3})?$' })
+
+const RouteRule = Type.Object(
+  {
+    name: Type.Optional(Type.String({ pattern: NAME_PATTERN })),
+    match: Type.Object(
+      {
+        pathPrefix: Type.Optional(Type.String({ pattern: '^/' })),
+        host: Type.Optional(Type.String({ minLength: 1, maxLength: 253 }))
+      },
+      { additionalProperties: false }
+    ),
+    service: Type.String({ pattern: NAME_PATTERN }),
+    stripPrefix: Type.Optional(Type.Boolean()),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 }))
+  },
+  { additionalProperties: false }
+)
+
+/** The router's file: routes and how the proxy behaves. Every field has a default. */
+export const ProxyFile = Type.Object(
+  {
+    routes: Type.Array(RouteRule, { default: [] }),
+    stickyKey: Type.Object(
+      { header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$' })), cookie: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' })) },
+      { additionalProperties: false, default: { header: 'x-switchyard-key' } }
+    ),
+    forcedVersion: Type.Object(
+      {
+        allowed: Type.Boolean({ default: true }),
+        /** when set, only these clients (or holders of the secret header) may force a version */
+        trustedNetworks: Type.Optional(Type.Array(Cidr)),
+        secretHeader: Type.Optional(Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9-]+$' }), value: Type.String({ minLength: 16 }) }, { additionalProperties: false }))
+      },
+      { additionalProperties: false, default: { allowed: true } }
+    ),
+    /** clients whose x-forwarded-* headers are kept (other clients' are replaced) */
+    trustForwardedFrom: Type.Array(Cidr, { default: [] }),
+    timeouts: Type.Object(
+      {
+        connectMs: Type.Integer({ minimum: 1, default: 2_000 }),
+        firstByteMs: Type.Integer({ minimum: 1, default: 30_000 }),
+        idleMs: Type.Integer({ minimum: 1, default: 60_000 }),
+        requestMs: Type.Integer({ minimum: 1, default: 60_000 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
+    retries: Type.Object(
+      {
+        max: Type.Integer({ minimum: 0, maximum: 5, default: 2 }),
+        budgetRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.2 }),
+        minPerSecond: Type.Number({ minimum: 0, default: 5 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
+    outlierDetection: Type.Object(
+      {
+        consecutiveFailures: Type.Integer({ minimum: 1, default: 5 }),
+        baseEjectionMs: Type.Integer({ minimum: 1, default: 30_000 }),
+        maxEjectionMs: Type.Integer({ minimum: 1, default: 300_000 }),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
+    upstream: Type.Object(
+      {
+        connectionsPerInstance: Type.Integer({ minimum: 1, maximum: 1024, default: 128 }),
+        keepAliveMs: Type.Integer({ minimum: 1, default: 4_000 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
+    weightedChoice: Type.Union([Type.Literal('smooth-round-robin'), Type.Literal('random')], { default: 'smooth-round-robin' }),
+    drainTimeoutMs: Type.Integer({ minimum: 0, default: 25_000 })
+  },
+  { additionalProperties: false }
+)
+export type ProxyConfig = Static<typeof ProxyFile>
+export type RouteRuleConfig = Static<typeof RouteRule>
+
+/** Validates a proxy config document; every mistake is listed with its path. */
+export function parseProxyConfig(document: unknown, source: string): ProxyConfig {
+  const withDefaults = Value.Default(ProxyFile, structuredClone(document ?? {}))
+  if (!Value.Check(ProxyFile, withDefaults)) {
+    const problems = [...Value.Errors(ProxyFile, withDefaults)].slice(0, 20).map((error) => `${source}${error.path || '/'}: ${error.message}`)
+    throw new ConfigError(problems)
+  }
+  const config = withDefaults
+  if (config.stickyKey.header && config.stickyKey.cookie) throw new ConfigError([`${source}/stickyKey: use either header or cookie, not both`])
+  for (const [index, rule] of config.routes.entries()) {
+    if (!rule.match.pathPrefix && !rule.match.host) throw new ConfigError([`${source}/routes/${index}/match: give a pathPrefix, a host or both`])
+  }
+  return config
+}
+
+/** "/api=api,/web=webfront" or a JSON array of rules, as SWITCHYARD_ROUTES carries them. */
+export function parseRoutesShorthand(text: string): RouteRuleConfig[] {
+  const trimmed = text.trim()
+  if (trimmed.startsWith('[')) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(trimmed)
+    } catch (error) {
+      throw new ConfigError([`SWITCHYARD_ROUTES is not valid JSON: ${(error as Error).message}`])
+    }
+    return parseProxyConfig({ routes: parsed }, 'SWITCHYARD_ROUTES').routes
+  }
+  const rules = trimmed.split(',').map((entry) => {
+    const match = /^\s*(\/[^=\s]*)=([^=\s]+)\s*$/.exec(entry)
+    if (!match) throw new ConfigError([`SWITCHYARD_ROUTES entry "${entry}" is not PATH_PREFIX=SERVICE (for example /api=api)`])
+    return { match: { pathPrefix: match[1] as string }, service: match[2] as string }
+  })
+  return parseProxyConfig({ routes: rules }, 'SWITCHYARD_ROUTES').routes
+}
+
+export async function loadProxyConfig(settings: Pick<RouterSettings, 'config' | 'routes'>): Promise<ProxyConfig> {
+  let document: unknown = {}
+  if (settings.config) {
+    try {
+      document = parseYaml(await readFile(settings.config, 'utf8'))
+    } catch (error) {
+      throw new ConfigError([`cannot read router config ${settings.config}: ${(error as Error).message}`])
+    }
+  }
+  const config = parseProxyConfig(document, settings.config ?? 'config')
+  if (settings.routes) config.routes.push(...parseRoutesShorthand(settings.routes))
+  return config
+}
+
+export function parseRouterSettings(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): RouterSettings {
+  return parseConfig(RouterSettings, flags, env)
+}

@@ -1,0 +1,99 @@
+import { BlockList, isIPv6 } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** Headers that describe one connection, not the message (RFC 9110 7.6.1), plus proxy credentials. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** Headers the router sets itself; what a client sends under these names is dropped. */
+const ROUTER_OWNED = new Set([
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'x-request-id',
+  'x-switchyard-version',
+  'x-switchyard-service',
+  'x-switchyard-route'
+])
+
+export function buildBlockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [address, bits] = cidr.split('/') as [string, string | undefined]
+    const type = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, type)
+    else list.addSubnet(address, Number(bits), type)
+  }
+  return list
+}
+
+export function addressMatches(list: BlockList, address: string | undefined): boolean {
+  if (!address) return false
+  // IPv4 clients of a dual-stack socket show up as ::ffff:a.b.c.d
+  const plain = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+  return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+}
+
+/** Names listed in a Connection header are hop-by-hop too. */
+function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
+  const value = headers.connection
+  if (!value) return undefined
+  const names = new Set<string>()
+  for (const name of value.split(',')) names.add(name.trim().toLowerCase())
+  return names
+}
+
+export interface ForwardingContext {
+  clientAddress: string | undefined
+  /** keep the client's x-forwarded-* chain (it came through a proxy we trust) */
+  trustForwarded: boolean
+  requestId: string
+  service: string
+  version: string
+  /** a header only the edge may see, never the upstream (the forced-version secret) */
+  secretHeader: string | undefined
+}
+
+/** The headers an upstream sees: end-to-end headers of the client plus the router's own. */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, context: ForwardingContext): Record<string, string | string[]> {
+  const listed = connectionListed(incoming)
+  const out: Record<string, string | string[]> = {}
+  for (const name in incoming) {
+    const value = incoming[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || ROUTER_OWNED.has(name) || name === context.secretHeader || listed?.has(name)) continue
+    out[name] = value
+  }
+  const client = context.clientAddress ?? 'unknown'
+  const priorFor = context.trustForwarded ? incoming['x-forwarded-for'] : undefined
+  out['x-forwarded-for'] = priorFor ? `${priorFor}, ${client}` : client
+  out['x-forwarded-proto'] = (context.trustForwarded && firstValue(incoming['x-forwarded-proto'])) || 'http'
+  const host = (context.trustForwarded && firstValue(incoming['x-forwarded-host'])) || incoming.host
+  if (host) out['x-forwarded-host'] = host
+  out['x-request-id'] = context.requestId
+  out['x-switchyard-service'] = context.service
+  out['x-switchyard-version'] = context.version
+  return out
+}
+
+/** The headers a client sees from an upstream answer. */
+export function downstreamHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const listed = typeof incoming.connection === 'string' ? connectionListed({ connection: incoming.connection }) : undefined
+  const out: Record<string, string | string[]> = {}
+  for (const name in incoming) {
+    const value = incoming[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue
+    out[name] = value
+  }
+  return out
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+
+/** A client's x-request-id is passed on when it is sane; otherwise the edge makes one. */
+export function acceptableRequestId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined
+}

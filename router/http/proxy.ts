@@ -1,0 +1,206 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
+import type { ErrorCode } from '../../core/errors.js'
+import { pickEndpoint } from '../../core/instance-picker.js'
+import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
+import { RetryBudget } from '../../core/retry-budget.js'
+import type { RouteTable, VersionRoute } from '../../core/route-table.js'
+import type { ProxyConfig } from '../config.js'
+import type { RouterMetrics } from '../metrics.js'
+import type { Endpoint } from '../upstream/endpoint.js'
+import { acceptableRequestId, addressMatches, buildBlockList, downstreamHeaders, upstreamHeaders } from './forwarding-headers.js'
+import { stripPrefix, type RouteRules } from './route-rules.js'
+import { VersionChooser } from './version-choice.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** what the proxy chose, for metrics and logs once the response is done */
+    routed: { service: string; version: string } | null
+  }
+}
+
+export interface ProxyDependencies {
+  rules: RouteRules
+  tables: { readonly table: RouteTable<Endpoint> }
+  config: ProxyConfig
+  metrics: RouterMetrics
+  log: FastifyBaseLogger
+  clock?: () => number
+  random?: () => number
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+/** errors raised before a request reached the instance: safe to retry for any method */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
+
+class RouteTimeout extends Error {}
+class ClientGone extends Error {}
+
+type Failure = { code: ErrorCode; message: string }
+
+/**
+ * The hot path: rule -> service route -> version -> endpoint -> undici dispatch, with
+ * retries to another endpoint, a retry budget, outlier detection and streaming both ways.
+ */
+export function createProxyHandler(deps: ProxyDependencies) {
+  const { rules, tables, config, metrics, log } = deps
+  const clock = deps.clock ?? Date.now
+  const random = deps.random ?? Math.random
+  const chooser = new VersionChooser(config, random)
+  const trustForwarded = buildBlockList(config.trustForwardedFrom)
+  const outlier: OutlierSettings = config.outlierDetection
+  const budgets = new Map<string, RetryBudget>()
+  const budgetSettings = { ratio: config.retries.budgetRatio, minPerSecond: config.retries.minPerSecond, windowSeconds: 10 }
+  const { firstByteMs, idleMs } = config.timeouts
+  const onFallback = (from: VersionRoute<Endpoint>) => metrics.fallbacks.inc({ service: from.service, version: from.name })
+
+  function refuse(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
+    metrics.unrouted.inc({ reason: code })
+    return reply.code(status).send({ code, message })
+  }
+
+  return async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const raw = request.raw
+    const headers = raw.headers
+    const requestId = acceptableRequestId(headers['x-request-id']) ?? randomUUID()
+    reply.header('x-request-id', requestId)
+
+    // Node's parser already refuses most smuggling shapes; these are the ones it lets by.
+    const transferEncoding = headers['transfer-encoding']
+    if (transferEncoding !== undefined && (headers['content-length'] !== undefined || !/^chunked$/i.test(transferEncoding.trim()))) {
+      return refuse(reply, 400, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length')
+    }
+
+    const url = raw.url ?? '/'
+    const rule = rules.match(headers.host, url)
+    if (!rule) return refuse(reply, 404, 'ROUTE_NOT_FOUND', `no route matches ${headers.host ?? ''}${url.split('?')[0]}`)
+    const route = tables.table.services.get(rule.service)
+    if (!route) return refuse(reply, 503, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
+
+    const clientAddress = raw.socket.remoteAddress
+    const choice = chooser.choose(route, headers, clientAddress, onFallback)
+    if ('error' in choice) return refuse(reply, 503, choice.error, choice.message)
+    const version = choice.version
+    reply.header('x-switchyard-version', version.name)
+    request.routed = { service: route.name, version: version.name }
+
+    const method = raw.method ?? 'GET'
+    const path = rule.stripPrefix && rule.pathPrefix !== undefined ? stripPrefix(url, rule.pathPrefix) : url
+    const hasBody = transferEncoding !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')
+    const forwarded = upstreamHeaders(headers, {
+      clientAddress,
+      trustForwarded: trustForwarded.rules.length > 0 && addressMatches(trustForwarded, clientAddress),
+      requestId,
+      service: route.name,
+      version: version.name,
+      secretHeader: chooser.secretHeader
+    })
+
+    let budget = budgets.get(route.name)
+    if (!budget) budgets.set(route.name, (budget = new RetryBudget(budgetSettings)))
+    budget.recordRequest(clock())
+
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(new RouteTimeout()), rule.timeoutMs)
+    const inflight = metrics.inflight.labels(route.name)
+    inflight.inc()
+    reply.raw.once('close', () => {
+      clearTimeout(timer)
+      inflight.dec()
+      if (!reply.raw.writableFinished) abort.abort(new ClientGone())
+    })
+
+    let failedOn: Endpoint | undefined
+    let retries = 0
+    let failure: Failure | undefined
+    for (;;) {
+      const now = clock()
+      const endpoint = pickEndpoint(version.endpoints, now, random, failedOn)
+      if (!endpoint) {
+        failure ??= { code: 'NO_HEALTHY_INSTANCE', message: `version ${version.name} of ${route.name} has no healthy instance` }
+        break
+      }
+      endpoint.inflight++
+      let response: Dispatcher.ResponseData
+      try {
+        response = await endpoint.pool.request({
+          path,
+          method: method as Dispatcher.HttpMethod,
+          headers: forwarded,
+          body: hasBody ? raw : null,
+          signal: abort.signal,
+          headersTimeout: firstByteMs,
+          bodyTimeout: idleMs
+        })
+      } catch (error) {
+        endpoint.inflight--
+        if (abort.signal.aborted) {
+          const reason = abort.signal.reason
+          if (reason instanceof ClientGone) return reply
+          clearTimeout(timer)
+          return refuse(reply, 504, 'ROUTE_TIMEOUT', `no answer from ${route.name} ${version.name} within ${rule.timeoutMs} ms`)
+        }
+        const code = (error as { code?: string }).code ?? ''
+        const connectFailed = CONNECT_ERRORS.has(code)
+        if (connectFailed) metrics.connectErrors.inc({ service: route.name, version: version.name })
+        if (recordFailure(endpoint, version.endpoints, clock(), outlier)) {
+          metrics.ejections.inc({ service: route.name, version: version.name })
+          log.warn({ service: route.name, version: version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
+        }
+        failure =
+          code === 'UND_ERR_CONNECT_TIMEOUT'
+            ? { code: 'UPSTREAM_CONNECT_TIMEOUT', message: `connecting to ${route.name} ${version.name} at ${endpoint.address} timed out` }
+            : code === 'UND_ERR_HEADERS_TIMEOUT'
+              ? { code: 'UPSTREAM_TIMEOUT', message: `${route.name} ${version.name} at ${endpoint.address} sent no response headers within ${firstByteMs} ms` }
+              : connectFailed
+                ? { code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${route.name} ${version.name} at ${endpoint.address}` }
+                : { code: 'UPSTREAM_RESET', message: `the connection to ${route.name} ${version.name} at ${endpoint.address} failed before a response` }
+        const bodyUntouched = !hasBody || !raw.readableDidRead
+        const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || IDEMPOTENT.has(method))
+        if (retryable && retries < rule.retries && budget.tryRetry(clock())) {
+          retries++
+          failedOn = endpoint
+          metrics.retries.inc({ service: route.name, version: version.name })
+          continue
+        }
+        if (retryable && retries < rule.retries) metrics.retryBudgetExhausted.inc({ service: route.name })
+        break
+      }
+
+      const status = response.statusCode
+      if (status >= 500) {
+        if (recordFailure(endpoint, version.endpoints, clock(), outlier)) {
+          metrics.ejections.inc({ service: route.name, version: version.name })
+          log.warn({ service: route.name, version: version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
+        }
+        if (
+          (status === 502 || status === 503) &&
+          IDEMPOTENT.has(method) &&
+          (!hasBody || !raw.readableDidRead) &&
+          retries < rule.retries &&
+          version.endpoints.length > 1 &&
+          budget.tryRetry(clock())
+        ) {
+          retries++
+          failedOn = endpoint
+          metrics.retries.inc({ service: route.name, version: version.name })
+          await response.body.dump().catch(() => {})
+          endpoint.inflight--
+          continue
+        }
+      } else {
+        recordSuccess(endpoint, clock(), outlier)
+      }
+      response.body.once('close', () => endpoint.inflight--)
+      reply.code(status)
+      reply.headers(downstreamHeaders(response.headers))
+      reply.header('x-request-id', requestId)
+      reply.header('x-switchyard-version', version.name)
+      return reply.send(response.body)
+    }
+    clearTimeout(timer)
+    const status = failure.code === 'UPSTREAM_TIMEOUT' || failure.code === 'UPSTREAM_CONNECT_TIMEOUT' ? 504 : failure.code === 'NO_HEALTHY_INSTANCE' ? 503 : 502
+    return refuse(reply, status, failure.code, failure.message)
+  }
+}

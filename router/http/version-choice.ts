@@ -1,0 +1,88 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+import { bucketOf } from '../../core/buckets.js'
+import type { ServiceRoute, VersionRoute } from '../../core/route-table.js'
+import { pickForced, pickRandom, pickSticky, pickWeighted, type FallbackListener } from '../../core/version-picker.js'
+import type { ProxyConfig } from '../config.js'
+import { addressMatches, buildBlockList } from './forwarding-headers.js'
+
+export type ChoiceReason = 'forced' | 'sticky' | 'weighted'
+
+export type VersionChoice<E> = { version: VersionRoute<E>; reason: ChoiceReason } | { error: 'UNKNOWN_VERSION' | 'NO_HEALTHY_INSTANCE'; message: string }
+
+/**
+ * The router's version choice, in the documented order: a forced version (when this
+ * client may force one), then a sticky key, then weighted choice.
+ */
+export class VersionChooser {
+  private readonly forcedAllowed: boolean
+  private readonly trustedNetworks
+  private readonly secretName: string | undefined
+  private readonly secretValue: Buffer | undefined
+  private readonly stickyHeader: string | undefined
+  private readonly stickyCookie: string | undefined
+  private readonly random: () => number
+  private readonly strategy: ProxyConfig['weightedChoice']
+
+  constructor(config: Pick<ProxyConfig, 'forcedVersion' | 'stickyKey' | 'weightedChoice'>, random: () => number) {
+    this.forcedAllowed = config.forcedVersion.allowed
+    this.trustedNetworks = config.forcedVersion.trustedNetworks ? buildBlockList(config.forcedVersion.trustedNetworks) : undefined
+    this.secretName = config.forcedVersion.secretHeader?.name.toLowerCase()
+    this.secretValue = config.forcedVersion.secretHeader ? Buffer.from(config.forcedVersion.secretHeader.value) : undefined
+    this.stickyHeader = config.stickyKey.cookie ? undefined : (config.stickyKey.header ?? 'x-switchyard-key').toLowerCase()
+    this.stickyCookie = config.stickyKey.cookie
+    this.random = random
+    this.strategy = config.weightedChoice
+  }
+
+  /** The header that carries the forced-version secret; never forwarded upstream. */
+  get secretHeader(): string | undefined {
+    return this.secretName
+  }
+
+  choose<E>(route: ServiceRoute<E>, headers: IncomingHttpHeaders, clientAddress: string | undefined, onFallback: FallbackListener<E>): VersionChoice<E> {
+    const forced = headers['x-switchyard-version']
+    if (typeof forced === 'string' && this.mayForce(headers, clientAddress)) {
+      const version = pickForced(route, forced)
+      if (!version) return { error: 'UNKNOWN_VERSION', message: `service ${route.name} has no version ${JSON.stringify(forced.slice(0, 64))}` }
+      if (version.endpoints.length === 0) return { error: 'NO_HEALTHY_INSTANCE', message: `version ${version.name} of ${route.name} has no healthy instance` }
+      return { version, reason: 'forced' }
+    }
+    const key = this.stickyKey(headers)
+    const version =
+      key !== undefined ? pickSticky(route, bucketOf(key), onFallback) : this.strategy === 'random' ? pickRandom(route, this.random, onFallback) : pickWeighted(route, onFallback)
+    if (!version) return { error: 'NO_HEALTHY_INSTANCE', message: `no version of ${route.name} with weight has a healthy instance` }
+    return { version, reason: key !== undefined ? 'sticky' : 'weighted' }
+  }
+
+  private mayForce(headers: IncomingHttpHeaders, clientAddress: string | undefined): boolean {
+    if (!this.forcedAllowed) return false
+    if (!this.trustedNetworks && !this.secretValue) return true
+    if (this.trustedNetworks && addressMatches(this.trustedNetworks, clientAddress)) return true
+    if (this.secretName && this.secretValue) {
+      const presented = headers[this.secretName]
+      if (typeof presented === 'string') {
+        const bytes = Buffer.from(presented)
+        return bytes.length === this.secretValue.length && timingSafeEqual(bytes, this.secretValue)
+      }
+    }
+    return false
+  }
+
+  private stickyKey(headers: IncomingHttpHeaders): string | undefined {
+    if (this.stickyHeader) {
+      const value = headers[this.stickyHeader]
+      return typeof value === 'string' && value !== '' ? value : undefined
+    }
+    const cookies = headers.cookie
+    if (!cookies || !this.stickyCookie) return undefined
+    for (const part of cookies.split(';')) {
+      const eq = part.indexOf('=')
+      if (eq > 0 && part.slice(0, eq).trim() === this.stickyCookie) {
+        const value = part.slice(eq + 1).trim()
+        return value === '' ? undefined : value
+      }
+    }
+    return undefined
+  }
+}

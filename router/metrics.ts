@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * The router's Prometheus metrics. Service and version labels come from the routing
+ * table and codes from upstream status numbers, never from raw client input, so label
+ * cardinality stays bounded by what the registry knows.
+ */
+export class RouterMetrics {
+  readonly registry = new MetricsRegistry()
+  readonly requests: Counter<'service' | 'version' | 'code'>
+  readonly duration: Histogram<'service' | 'version'>
+  readonly connectErrors: Counter<'service' | 'version'>
+  readonly retries: Counter<'service' | 'version'>
+  readonly retryBudgetExhausted: Counter<'service'>
+  readonly ejections: Counter<'service' | 'version'>
+  readonly fallbacks: Counter<'service' | 'version'>
+  readonly inflight: Gauge<'service'>
+  readonly revision: Gauge
+  readonly lastUpdate: Gauge
+  readonly unrouted: Counter<'reason'>
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry })
+    const registers = [this.registry]
+    this.requests = new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Requests answered, by service, version and status code',
+      labelNames: ['service', 'version', 'code'],
+      registers
+    })
+    this.duration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Time from request to response end, by service and version',
+      labelNames: ['service', 'version'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })
+    this.connectErrors = new Counter({
+      name: 'switchyard_upstream_connect_errors_total',
+      help: 'Failed connection attempts to instances',
+      labelNames: ['service', 'version'],
+      registers
+    })
+    this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Retried upstream attempts', labelNames: ['service', 'version'], registers })
+    this.retryBudgetExhausted = new Counter({
+      name: 'switchyard_retry_budget_exhausted_total',
+      help: 'Retries refused because the retry budget was spent',
+      labelNames: ['service'],
+      registers
+    })
+    this.ejections = new Counter({ name: 'switchyard_ejections_total', help: 'Instances ejected by outlier detection', labelNames: ['service', 'version'], registers })
+    this.fallbacks = new Counter({
+      name: 'switchyard_version_fallback_total',
+      help: 'Requests whose weighted version had no healthy instance and went to another version',
+      labelNames: ['service', 'version'],
+      registers
+    })
+    this.inflight = new Gauge({ name: 'switchyard_requests_in_flight', help: 'Requests being proxied now', labelNames: ['service'], registers })
+    this.revision = new Gauge({ name: 'switchyard_route_table_revision', help: 'Registry revision of the routing table in force', registers })
+    this.lastUpdate = new Gauge({ name: 'switchyard_route_table_last_update_seconds', help: 'Unix time the routing table was last replaced', registers })
+    this.unrouted = new Counter({
+      name: 'switchyard_unrouted_requests_total',
+      help: 'Requests answered by the router itself (no route, no instance, bad request)',
+      labelNames: ['reason'],
+      registers
+    })
+  }
+}

@@ -1,0 +1,111 @@
+import type { FastifyInstance } from 'fastify'
+import { buildAdminApp } from './admin/admin-app.js'
+import { buildProxyApp } from './app.js'
+import { loadProxyConfig, type ProxyConfig, type RouterSettings } from './config.js'
+import { RouteRules } from './http/route-rules.js'
+import { RouterMetrics } from './metrics.js'
+import { RouteTableSource } from './table/table-source.js'
+import { EndpointCatalog } from './upstream/endpoint.js'
+
+export interface RunningRouter {
+  proxy: FastifyInstance
+  admin: FastifyInstance
+  source: RouteTableSource
+  proxyUrl: string
+  adminUrl: string
+  close(): Promise<void>
+}
+
+function urlOf(app: FastifyInstance, host: string): string {
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
+}
+
+/**
+ * Starts the admin listener, the registry watch and the proxy listener. The proxy
+ * accepts traffic at once; until the first table arrives it answers 503 and /readyz
+ * says not ready, which is what load balancers in front should look at.
+ */
+export async function startRouter(settings: RouterSettings, config?: ProxyConfig): Promise<RunningRouter> {
+  const proxyConfig = config ?? (await loadProxyConfig(settings))
+  const metrics = new RouterMetrics()
+  const logger = { level: settings.logLevel, redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' } }
+  const catalog = new EndpointCatalog({
+    connectTimeoutMs: proxyConfig.timeouts.connectMs,
+    keepAliveMs: proxyConfig.upstream.keepAliveMs,
+    connections: proxyConfig.upstream.connectionsPerInstance
+  })
+  let connected = false
+  let proxy: FastifyInstance | undefined
+  const source = new RouteTableSource({
+    registryUrl: settings.registry,
+    token: settings.token,
+    catalog,
+    onConnectionChange: (state, error) => {
+      connected = state === 'connected'
+      // Once per transition, never per attempt: an outage is one line, not a flood.
+      if (connected) proxy?.log.info({ registry: settings.registry }, 'connected to the registry watch stream')
+      else proxy?.log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
+    },
+    onApplied: (table) => {
+      metrics.revision.set(table.revision)
+      metrics.lastUpdate.set(Date.now() / 1000)
+    }
+  })
+  proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, logger })
+  const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
+  await admin.listen({ host: settings.adminHost, port: settings.adminPort })
+  source.start()
+  try {
+    await proxy.listen({ host: settings.host, port: settings.port })
+  } catch (error) {
+    source.stop()
+    await admin.close()
+    throw error
+  }
+  const proxyApp = proxy
+  proxyApp.log.info({ routes: proxyConfig.routes.length, registry: settings.registry }, `router listening on ${urlOf(proxyApp, settings.host)}, admin on ${urlOf(admin, settings.adminHost)}`)
+
+  let closing: Promise<void> | undefined
+  return {
+    proxy: proxyApp,
+    admin,
+    source,
+    proxyUrl: urlOf(proxyApp, settings.host),
+    adminUrl: urlOf(admin, settings.adminHost),
+    close() {
+      closing ??= (async () => {
+        // Stop accepting, let in-flight requests finish (bounded), then drop the rest.
+        const drained = proxyApp.close()
+        const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), proxyConfig.drainTimeoutMs).unref())
+        if ((await Promise.race([drained, timeout])) === 'timeout') {
+          proxyApp.log.warn(`in-flight requests still open after ${proxyConfig.drainTimeoutMs} ms; closing them`)
+          proxyApp.server.closeAllConnections()
+          await catalog.destroyAll()
+        }
+        source.stop()
+        await catalog.closeAll()
+        await admin.close()
+      })()
+      return closing
+    }
+  }
+}
+
+/** The foreground process: start, then drain and exit 0 on SIGTERM/SIGINT. */
+export async function runRouter(settings: RouterSettings): Promise<void> {
+  const running = await startRouter(settings)
+  const stop = (signal: string) => {
+    running.proxy.log.info(`${signal} received, draining`)
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        running.proxy.log.error({ err: error }, 'close failed')
+        process.exit(1)
+      }
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}

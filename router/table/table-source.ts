@@ -1,0 +1,106 @@
+import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
+import { RegistryModel } from '../../core/registry-model.js'
+import { buildTable, emptyTable, type RouteTable } from '../../core/route-table.js'
+import { RegistryWatcher } from '../../registry/client/watch-client.js'
+import type { Endpoint, EndpointCatalog } from '../upstream/endpoint.js'
+
+export interface TableSourceOptions {
+  registryUrl: string
+  token?: string | undefined
+  catalog: EndpointCatalog
+  onConnectionChange?: (state: 'connected' | 'disconnected', error?: Error) => void
+  onApplied?: (table: RouteTable<Endpoint>) => void
+  idleTimeoutMs?: number
+}
+
+/**
+ * Registry watch stream in, immutable routing tables out. Changes that arrive together
+ * are applied together: one new table per batch, reusing the routes of services that
+ * did not change. While the registry is away the last table stays in force.
+ */
+export class RouteTableSource {
+  table: RouteTable<Endpoint> = emptyTable()
+  /** ms timestamp of the last applied update, 0 before the first */
+  updatedAt = 0
+  private model = new RegistryModel()
+  private readonly watcher: RegistryWatcher
+  private readonly catalog: EndpointCatalog
+  private readonly options: TableSourceOptions
+  private pending: Set<string> | 'all' | undefined
+  private readyResolvers: (() => void)[] = []
+
+  constructor(options: TableSourceOptions) {
+    this.options = options
+    this.catalog = options.catalog
+    this.watcher = new RegistryWatcher({
+      url: options.registryUrl,
+      token: options.token,
+      ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+      handlers: {
+        onSnapshot: (snapshot) => this.onSnapshot(snapshot),
+        onChange: (change) => this.onChange(change),
+        ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {})
+      }
+    })
+  }
+
+  get ready(): boolean {
+    return this.updatedAt > 0
+  }
+
+  start(): void {
+    this.watcher.start()
+  }
+
+  stop(): void {
+    this.watcher.stop()
+  }
+
+  /** Resolves once the first snapshot is in force. */
+  whenReady(): Promise<void> {
+    if (this.ready) return Promise.resolve()
+    return new Promise((resolve) => this.readyResolvers.push(resolve))
+  }
+
+  private onSnapshot(snapshot: RegistrySnapshot): void {
+    this.model = RegistryModel.fromSnapshot(snapshot)
+    this.schedule('all')
+  }
+
+  private onChange(change: RegistryChange): void {
+    this.model.apply(change)
+    this.schedule(change.type === 'instance-registered' ? change.instance.service : change.service)
+  }
+
+  private schedule(service: string | 'all'): void {
+    const first = this.pending === undefined
+    if (service === 'all' || this.pending === 'all') this.pending = 'all'
+    else if (this.pending === undefined) this.pending = new Set([service])
+    else this.pending.add(service)
+    if (first) queueMicrotask(() => this.rebuild())
+  }
+
+  private rebuild(): void {
+    const changed = this.pending
+    this.pending = undefined
+    if (changed === undefined) return
+    const previous = this.table
+    const next = buildTable(this.model, this.catalog.endpointFor, previous, changed === 'all' ? undefined : changed)
+    this.table = next
+    this.updatedAt = Date.now()
+    this.retireRemoved(previous, next)
+    this.options.onApplied?.(next)
+    for (const resolve of this.readyResolvers.splice(0)) resolve()
+  }
+
+  /** Endpoints no longer in any route get no new requests; their in-flight ones finish. */
+  private retireRemoved(previous: RouteTable<Endpoint>, next: RouteTable<Endpoint>): void {
+    for (const [name, route] of previous.services) {
+      const nextRoute = next.services.get(name)
+      if (nextRoute === route) continue
+      const kept = new Set<Endpoint>()
+      for (const version of nextRoute?.versions ?? []) for (const endpoint of version.endpoints) kept.add(endpoint)
+      for (const version of route.versions) for (const endpoint of version.endpoints) if (!kept.has(endpoint)) this.catalog.retire(endpoint)
+    }
+  }
+}

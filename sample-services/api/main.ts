@@ -1,0 +1,3 @@
+import { runApiService } from './server.js'
+
+await runApiService()
