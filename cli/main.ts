@@ -5,6 +5,7 @@ import { RegistryRequestError } from '../registry/client/registry-client.js'
 import { addRegistryClientCommands } from './commands/registry-client-commands.js'
 import { addRegistryCommand } from './commands/registry-command.js'
 import { addRouterCommand } from './commands/router-command.js'
+import { addLocalCommand } from './commands/local-command.js'
 import { UsageError } from './usage-error.js'
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride()
   addRegistryCommand(program)
   addRouterCommand(program)
+  addLocalCommand(program)
   addRegistryClientCommands(program)
   return program
 }

@@ -12,7 +12,6 @@ export const ErrorCodes = {
   WEIGHT_TOO_PRECISE: 400,
   WEIGHTS_EMPTY: 400,
   WEIGHTS_SUM_NOT_100: 400,
-  WEIGHTS_ALL_ZERO: 400,
   TOO_MANY_VERSIONS: 400,
   INVALID_REVISION: 400,
   // 401 / 403: who is asking, and may they

@@ -50,8 +50,8 @@ export function parseWeights(input: unknown): Map<string, number> {
       throw new SwitchyardError('WEIGHT_OUT_OF_RANGE', `weight of ${version} is ${value}; weights are percentages from 0 to 100`)
     }
     const basisPoints = percentToBasisPoints(value)
-    // 0.1 + 0.2 style noise is fine; a real third decimal is not.
-    if (Math.abs(basisPoints - value * 100) > 1e-6) {
+    // Exact: the double nearest to a 2-decimal literal (33.33) is also basisPoints / 100.
+    if (basisPoints / 100 !== value) {
       throw new SwitchyardError('WEIGHT_TOO_PRECISE', `weight of ${version} is ${value}; at most 2 decimals are allowed`)
     }
     parsed.set(version, basisPoints)
@@ -59,9 +59,6 @@ export function parseWeights(input: unknown): Map<string, number> {
   }
   if (sum !== TOTAL_BASIS_POINTS) {
     throw new SwitchyardError('WEIGHTS_SUM_NOT_100', `weights add up to ${basisPointsToPercent(sum)}; they must add up to exactly 100`)
-  }
-  if (![...parsed.values()].some((w) => w > 0)) {
-    throw new SwitchyardError('WEIGHTS_ALL_ZERO', 'at least one version must have a weight above 0')
   }
   return sortedByVersion(parsed)
 }

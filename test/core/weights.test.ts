@@ -43,10 +43,9 @@ t.test('names the rule each bad split breaks', async (t) => {
   for (const [input, code] of cases) t.equal(codeOf(input), code, JSON.stringify(input)?.slice(0, 60))
 })
 
-t.test('rejects a split with no version above 0', async (t) => {
-  // A sum of 100 with every weight 0 cannot happen, so the all-zero rule is reached via the
-  // sum rule first; both answer 400, and the sum message is the more useful one.
+t.test('a split with no version above 0 cannot add up to 100', async (t) => {
   t.equal(codeOf({ a: 0, b: 0 }), 'WEIGHTS_SUM_NOT_100')
+  t.equal(codeOf({ a: 50.000000001, b: 49.999999999 }), 'WEIGHT_TOO_PRECISE', 'a tiny third decimal is still a third decimal')
 })
 
 t.test('converts between percent and basis points without drift', async (t) => {

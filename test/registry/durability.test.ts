@@ -82,20 +82,24 @@ async function spawnRegistry(t: Test, dataDir: string): Promise<RegistryProcess>
 /** Spawns the registry and polls GET /readyz until it answers 200. */
 async function startRegistry(t: Test, dataDir: string): Promise<RegistryProcess> {
   const registry = await spawnRegistry(t, dataDir)
+  let last = 'no answer yet'
   await waitFor(
     async () => {
       if (registry.child.exitCode !== null) throw new Error(`the registry exited with ${registry.child.exitCode}: ${registry.stderr()}`)
       try {
         const response = await request(`${registry.url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
-        await response.body.text()
+        last = `${response.statusCode} ${await response.body.text()}`
         return response.statusCode === 200 ? true : undefined
-      } catch {
-        return undefined // not listening yet
+      } catch (error) {
+        last = String(error) // not listening yet
+        return undefined
       }
     },
     'the registry to become ready',
     20_000
-  )
+  ).catch((error: Error) => {
+    throw new Error(`${error.message} (last /readyz: ${last}; stdout: ${registry.stdout()}; stderr: ${registry.stderr()})`)
+  })
   return registry
 }
 
