@@ -1,0 +1,360 @@
+import t from 'tap'
+import { request } from 'undici'
+import { bucketOf } from '../../core/buckets.js'
+import { waitFor } from '../helpers/registry-harness.js'
+import { startTestMesh, type TestMesh, type Upstream } from '../helpers/router-harness.js'
+
+/** Sends `total` GETs through the proxy, `concurrency` at a time, and counts the versions that answered. */
+async function split(mesh: TestMesh, total: number, options: { concurrency?: number; path?: string; headers?: (index: number) => Record<string, string> } = {}): Promise<Map<string, number>> {
+  const counts = new Map<string, number>()
+  let next = 0
+  const loop = async () => {
+    for (;;) {
+      const index = next++
+      if (index >= total) return
+      const response = await request(`${mesh.proxyUrl}${options.path ?? '/api/split'}`, { headers: options.headers?.(index) ?? {} })
+      await response.body.dump()
+      if (response.statusCode !== 200) throw new Error(`request ${index} answered ${response.statusCode}`)
+      const version = String(response.headers['x-switchyard-version'])
+      counts.set(version, (counts.get(version) ?? 0) + 1)
+    }
+  }
+  await Promise.all(Array.from({ length: options.concurrency ?? 20 }, loop))
+  return counts
+}
+
+function share(counts: Map<string, number>, version: string): number {
+  let total = 0
+  for (const count of counts.values()) total += count
+  return (100 * (counts.get(version) ?? 0)) / total
+}
+
+async function deregister(mesh: TestMesh, upstream: Upstream): Promise<void> {
+  const answer = await mesh.reg.call('DELETE', `/v1/services/api/instances/${upstream.id}`, { token: 'registrar' })
+  if (answer.status !== 204) throw new Error(`deregistration failed: ${answer.status} ${answer.text}`)
+  await mesh.waitForRevision(mesh.reg.registry.revision)
+}
+
+async function metricsText(mesh: TestMesh): Promise<string> {
+  const response = await request(`${mesh.adminUrl}/metrics`)
+  return response.body.text()
+}
+
+/** The value of one sample of the Prometheus text, 0 when absent. */
+function sample(text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!match || match[1] !== name) continue
+    const found: Record<string, string> = {}
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string
+    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3])
+  }
+  return 0
+}
+
+t.test('split accuracy over 10,000 requests', async (t) => {
+  t.test('90/10 with smooth round-robin', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 90, 'v1.4': 10 })
+    const counts = await split(mesh, 10_000)
+    t.ok(Math.abs(share(counts, 'v1.3') - 90) <= 1, `v1.3 got ${share(counts, 'v1.3')}%`)
+    t.ok(Math.abs(share(counts, 'v1.4') - 10) <= 1, `v1.4 got ${share(counts, 'v1.4')}%`)
+    t.same([...counts.keys()].sort(), ['v1.3', 'v1.4'], 'no other version answered')
+  })
+
+  t.test('50/30/20 over three versions', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.addUpstream('api', 'v1.5')
+    await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 30, 'v1.5': 20 })
+    const counts = await split(mesh, 10_000)
+    for (const [version, expected] of [
+      ['v1.3', 50],
+      ['v1.4', 30],
+      ['v1.5', 20]
+    ] as const) {
+      t.ok(Math.abs(share(counts, version) - expected) <= 1, `${version} got ${share(counts, version)}%, expected ${expected}%`)
+    }
+  })
+
+  t.test('90/10 with weightedChoice: random', async (t) => {
+    const mesh = await startTestMesh({ weightedChoice: 'random' })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 90, 'v1.4': 10 })
+    const counts = await split(mesh, 10_000)
+    // One standard deviation of a 10% share over 10,000 draws is 0.3 pp: 1 pp is 3.3 sigma.
+    t.ok(Math.abs(share(counts, 'v1.4') - 10) <= 1, `v1.4 got ${share(counts, 'v1.4')}%`)
+    t.ok(Math.abs(share(counts, 'v1.3') - 90) <= 1, `v1.3 got ${share(counts, 'v1.3')}%`)
+  })
+})
+
+t.test('forced version', async (t) => {
+  const mesh = await startTestMesh()
+  t.teardown(mesh.close)
+  await mesh.addUpstream('api', 'v1.3')
+  const canary = await mesh.addUpstream('api', 'v1.4')
+  const dark = await mesh.addUpstream('api', 'v2.0')
+  await mesh.setWeights('api', { 'v1.3': 90, 'v1.4': 10 })
+
+  const forced = await mesh.get('/api/x', { 'x-switchyard-version': 'v2.0' })
+  t.equal(forced.status, 200)
+  t.equal(forced.json.version, 'v2.0', 'a version at 0% answers when forced')
+  t.equal(forced.headers['x-switchyard-version'], 'v2.0')
+  t.equal(forced.json.headers['x-switchyard-version'], 'v2.0', 'the upstream is told its version')
+  for (let i = 0; i < 20; i++) {
+    const again = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+    t.equal(again.json.version, 'v1.4')
+  }
+
+  const unknown = await mesh.get('/api/x', { 'x-switchyard-version': 'v9.9' })
+  t.equal(unknown.status, 503)
+  t.equal(unknown.json.code, 'UNKNOWN_VERSION')
+
+  await deregister(mesh, canary)
+  const gone = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+  t.equal(gone.status, 503, 'a forced version with weight but no instance')
+  t.equal(gone.json.code, 'NO_HEALTHY_INSTANCE')
+
+  // A 0% version whose last instance leaves is no longer known to the registry at all.
+  await deregister(mesh, dark)
+  const vanished = await mesh.get('/api/x', { 'x-switchyard-version': 'v2.0' })
+  t.equal(vanished.status, 503)
+  t.equal(vanished.json.code, 'UNKNOWN_VERSION', 'a 0% version without instances is forgotten, so it is unknown')
+})
+
+t.test('forced version restricted', async (t) => {
+  t.test('to trusted networks: ignored from 127.0.0.1', async (t) => {
+    const mesh = await startTestMesh({ forcedVersion: { allowed: true, trustedNetworks: ['10.0.0.0/8'] } })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    for (let i = 0; i < 10; i++) {
+      const answer = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+      t.equal(answer.status, 200)
+      t.equal(answer.json.version, 'v1.3', 'the weighted answer, not the forced one')
+    }
+  })
+
+  t.test('to holders of a secret header', async (t) => {
+    const secret = 'canary-secret-0123456789'
+    const mesh = await startTestMesh({ forcedVersion: { allowed: true, secretHeader: { name: 'x-canary-secret', value: secret } } })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    const none = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+    t.equal(none.json.version, 'v1.3', 'no secret: ignored')
+    const wrong = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4', 'x-canary-secret': 'canary-secret-0123456780' })
+    t.equal(wrong.json.version, 'v1.3', 'wrong secret of the same length: ignored')
+    const short = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4', 'x-canary-secret': 'canary' })
+    t.equal(short.json.version, 'v1.3', 'wrong secret of another length: ignored')
+    t.notOk('x-canary-secret' in wrong.json.headers, 'a wrong secret is not forwarded either')
+    const right = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4', 'x-canary-secret': secret })
+    t.equal(right.status, 200)
+    t.equal(right.json.version, 'v1.4', 'the right secret forces the version')
+    t.notOk('x-canary-secret' in right.json.headers, 'the upstream never sees the secret')
+    t.notOk(JSON.stringify(right.json.headers).includes(secret), 'the secret value appears in no header the upstream saw')
+  })
+
+  t.test('not allowed at all', async (t) => {
+    const mesh = await startTestMesh({ forcedVersion: { allowed: false } })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    for (let i = 0; i < 10; i++) {
+      const answer = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+      t.equal(answer.json.version, 'v1.3')
+    }
+    const unknown = await mesh.get('/api/x', { 'x-switchyard-version': 'v9.9' })
+    t.equal(unknown.status, 200, 'an unknown forced version is not even looked at')
+  })
+})
+
+t.test('sticky keys', async (t) => {
+  t.test('the same key always lands on the same version', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 50 })
+    const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`)
+    const first = new Map<string, string>()
+    let moved = 0
+    let mismatched = 0
+    for (let round = 0; round < 3; round++) {
+      const seen = new Map<string, string>()
+      let next = 0
+      await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          for (;;) {
+            const key = keys[next++]
+            if (key === undefined) return
+            const response = await request(`${mesh.proxyUrl}/api/sticky`, { headers: { 'x-switchyard-key': key } })
+            await response.body.dump()
+            seen.set(key, String(response.headers['x-switchyard-version']))
+          }
+        })
+      )
+      for (const [key, version] of seen) {
+        if (round === 0) first.set(key, version)
+        else if (first.get(key) !== version) moved++
+        // Versions own bucket ranges in version order: v1.3 [0, 5000), v1.4 [5000, 10000).
+        if (version !== (bucketOf(key) < 5000 ? 'v1.3' : 'v1.4')) mismatched++
+      }
+    }
+    t.equal(moved, 0, 'no key changed version between rounds')
+    t.equal(mismatched, 0, 'every key is on the version that owns its bucket')
+    const onCanary = [...first.values()].filter((version) => version === 'v1.4').length
+    t.ok(onCanary > 90 && onCanary < 210, `both versions get keys (${onCanary} of 300 on v1.4)`)
+  })
+
+  t.test('ramping the canary up never moves a key off it', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 90, 'v1.4': 10 })
+    const keys = Array.from({ length: 2000 }, (_, i) => `session-${i}-${(i * 7919) % 1000}`)
+    const versionsOf = async (list: string[]) => {
+      const out = new Map<string, string>()
+      let next = 0
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          for (;;) {
+            const key = list[next++]
+            if (key === undefined) return
+            const response = await request(`${mesh.proxyUrl}/api/ramp`, { headers: { 'x-switchyard-key': key } })
+            await response.body.dump()
+            out.set(key, String(response.headers['x-switchyard-version']))
+          }
+        })
+      )
+      return out
+    }
+    const before = await versionsOf(keys)
+    const canaryKeys = keys.filter((key) => before.get(key) === 'v1.4')
+    t.ok(canaryKeys.length > 120 && canaryKeys.length < 280, `about 10% of keys on the canary at 90/10 (${canaryKeys.length})`)
+    await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 50 })
+    const after = await versionsOf(keys)
+    const stayed = canaryKeys.filter((key) => after.get(key) === 'v1.4').length
+    t.equal(stayed, canaryKeys.length, 'every key on the canary at 10% is still on it at 50%')
+    const nowOnCanary = keys.filter((key) => after.get(key) === 'v1.4').length
+    t.ok(nowOnCanary > 850 && nowOnCanary < 1150, `about half the keys on the canary at 50/50 (${nowOnCanary})`)
+  })
+
+  t.test('a cookie as the sticky key', async (t) => {
+    const mesh = await startTestMesh({ stickyKey: { cookie: 'session' } })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 50 })
+    let mismatched = 0
+    const versions = new Set<string>()
+    for (let i = 0; i < 60; i++) {
+      const session = `s${i}x${i * 31}`
+      const expected = bucketOf(session) < 5000 ? 'v1.3' : 'v1.4'
+      for (const cookie of [`session=${session}`, `theme=dark; session=${session}; lang=en`, ` lang=en;session=${session} `]) {
+        const answer = await mesh.get('/api/c', { cookie })
+        if (answer.json.version !== expected) mismatched++
+        versions.add(answer.json.version)
+      }
+    }
+    t.equal(mismatched, 0, 'each session lands on the version owning its bucket, wherever the cookie sits')
+    t.same([...versions].sort(), ['v1.3', 'v1.4'], 'sessions spread over both versions')
+    // The sticky header is not the key when a cookie is configured: requests are weighted.
+    const byHeader = await split(mesh, 100, { concurrency: 1, headers: () => ({ 'x-switchyard-key': 'always-the-same' }) })
+    t.same([...byHeader.keys()].sort(), ['v1.3', 'v1.4'], 'x-switchyard-key is ignored under a cookie sticky key')
+  })
+})
+
+t.test('fallback and refusals', async (t) => {
+  t.test('a weighted version without instances sends its share to the others', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    const canary = await mesh.addUpstream('api', 'v1.4')
+    await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 50 })
+    const both = await split(mesh, 100, { concurrency: 1 })
+    t.equal(both.get('v1.4'), 50, 'before: half on v1.4')
+    await deregister(mesh, canary)
+    const counts = await split(mesh, 200)
+    t.same([...counts.entries()], [['v1.3', 200]], 'every request went to v1.3')
+    const sticky = await split(mesh, 100, { headers: (i) => ({ 'x-switchyard-key': `k${i}` }) })
+    t.same([...sticky.entries()], [['v1.3', 100]], 'sticky keys of v1.4 fall back too')
+    const text = await metricsText(mesh)
+    t.ok(sample(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.4' }) > 0, 'the fallback is counted for v1.4')
+    t.equal(sample(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.3' }), 0, 'not for v1.3')
+    const routes = await mesh.routes()
+    t.equal(routes.services.find((s: any) => s.name === 'api').fallbackActive, true, '/routes shows the fallback')
+  })
+
+  t.test('no version with weight has an instance', async (t) => {
+    const mesh = await startTestMesh()
+    t.teardown(mesh.close)
+    const stable = await mesh.addUpstream('api', 'v1.3')
+    await mesh.addUpstream('api', 'v1.4')
+    // v1.4 has an instance but 0%; v1.3 has all the weight and loses its instance
+    await deregister(mesh, stable)
+    const answer = await mesh.get('/api/x')
+    t.equal(answer.status, 503)
+    t.equal(answer.json.code, 'NO_HEALTHY_INSTANCE')
+    const keyed = await mesh.get('/api/x', { 'x-switchyard-key': 'someone' })
+    t.equal(keyed.json.code, 'NO_HEALTHY_INSTANCE', 'sticky requests too')
+    const forced = await mesh.get('/api/x', { 'x-switchyard-version': 'v1.4' })
+    t.equal(forced.json.version, 'v1.4', 'the 0% version is still reachable when forced')
+  })
+
+  t.test('unknown service and no route', async (t) => {
+    const mesh = await startTestMesh({
+      routes: [
+        { match: { pathPrefix: '/api' }, service: 'api' },
+        { match: { pathPrefix: '/other' }, service: 'other' }
+      ]
+    })
+    t.teardown(mesh.close)
+    await mesh.addUpstream('api', 'v1.3')
+    const unknown = await mesh.get('/other/x')
+    t.equal(unknown.status, 503)
+    t.equal(unknown.json.code, 'UNKNOWN_SERVICE')
+    const none = await mesh.get('/elsewhere')
+    t.equal(none.status, 404)
+    t.equal(none.json.code, 'ROUTE_NOT_FOUND')
+    t.match(none.headers['x-request-id'], /\S/, 'router answers carry a request id too')
+  })
+})
+
+t.test('a weight change through the registry API is applied by the running router', async (t) => {
+  const mesh = await startTestMesh()
+  t.teardown(mesh.close)
+  await mesh.addUpstream('api', 'v1.3')
+  await mesh.addUpstream('api', 'v1.4')
+  await mesh.setWeights('api', { 'v1.3': 90, 'v1.4': 10 })
+  const before = await split(mesh, 1000)
+  t.equal(before.get('v1.4'), 100, '10% of 1,000 before')
+
+  const answer = await mesh.reg.call('PUT', '/v1/services/api/weights', { token: 'operator', body: { weights: { 'v1.3': 25, 'v1.4': 75 } } })
+  t.equal(answer.status, 200)
+  const revision = answer.json.revision as number
+  const routes = await waitFor(async () => {
+    const current = await mesh.routes()
+    return current.revision >= revision ? current : undefined
+  }, `router /routes at revision ${revision}`)
+  const api = routes.services.find((service: any) => service.name === 'api')
+  t.same(
+    api.versions.map((version: any) => [version.name, version.weight]),
+    [
+      ['v1.3', 25],
+      ['v1.4', 75]
+    ],
+    '/routes shows the new weights'
+  )
+  const after = await split(mesh, 1000)
+  t.equal(after.get('v1.4'), 750, '75% of 1,000 after')
+  t.equal(after.get('v1.3'), 250)
+})
