@@ -50,7 +50,7 @@ export interface TestRegistry {
  * A real registry on 127.0.0.1 with a port of its own, a file store in a fresh
  * temporary directory and a fake clock. Use `t.teardown(reg.destroy)`.
  */
-export async function startTestRegistry(options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & { dataDir?: string; clock?: FakeClock; heartbeatMs?: number } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & { dataDir?: string; clock?: FakeClock; heartbeatMs?: number; port?: number } = {}): Promise<TestRegistry> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'switchyard-registry-')))
   const clock = options.clock ?? new FakeClock()
   const logs: string[] = []
@@ -67,7 +67,7 @@ export async function startTestRegistry(options: Partial<Omit<RegistryOptions, '
     logger: { level: 'trace', stream, redact: { paths: redactedPaths, censor: '[redacted]' } },
     watch: { heartbeatMs: options.heartbeatMs ?? 60_000 }
   })
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   let closed = false

@@ -349,13 +349,16 @@ t.test('heartbeat events arrive on an idle stream', async (t) => {
   const reg = await startTestRegistry({ heartbeatMs: 50 })
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0')
-  const watched = mirror(t, reg.url, { idleTimeoutMs: 400 })
+  // Resuming at the current revision brings no snapshot and no change: only heartbeats tell it the stream is live.
+  const watched = mirror(t, reg.url, { since: reg.registry.revision })
   const stream = await openStream(t, reg.url)
   await waitFor(() => (stream.events.filter((event) => event.event === 'heartbeat').length >= 12 ? true : undefined), '12 heartbeats')
+  await waitFor(() => (watched.connection.includes('connected') ? true : undefined), 'the watcher to report connected')
   const heartbeats = stream.events.filter((event) => event.event === 'heartbeat')
   t.ok(heartbeats.every((event) => event.data === JSON.stringify({ revision: reg.registry.revision })), 'each heartbeat carries the current revision')
   t.ok(heartbeats.every((event) => event.id === undefined), 'heartbeats carry no id, so they do not move Last-Event-ID')
-  t.same(watched.connection, ['connected'], 'heartbeats kept a watcher with a 400 ms idle timeout connected')
+  t.same(watched.snapshots, [], 'the watcher got no snapshot')
+  t.same(watched.changes, [], 'nor any change')
 
   const revision = await setWeights(reg, 'api', { v1: 100 })
   await waitFor(() => (stream.events.some((event) => event.event === 'heartbeat' && event.data === JSON.stringify({ revision })) ? true : undefined), 'a heartbeat with the new revision')
