@@ -40,7 +40,9 @@ function assertFree(port: Port): Promise<void> {
   return new Promise((resolvePort, reject) => {
     const probe = createServer()
     probe.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new UsageError(`port ${port.value} (${port.name}) is ${error.code === 'EADDRINUSE' ? 'already in use' : `unavailable: ${error.code}`}; set ${port.env} to use another`))
+      reject(
+        new UsageError(`port ${port.value} (${port.name}) is ${error.code === 'EADDRINUSE' ? 'already in use' : `unavailable: ${error.code}`}; set ${port.env} to use another`)
+      )
     )
     probe.listen(port.value, '127.0.0.1', () => probe.close(() => resolvePort()))
   })
@@ -50,7 +52,8 @@ async function waitUntil(what: string, check: () => Promise<boolean>, children: 
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await check().catch(() => false)) return
-    for (const child of children) if (child.process.exitCode !== null) throw new Error(`${child.name} exited with code ${child.process.exitCode} while waiting for ${what}; see its log`)
+    for (const child of children)
+      if (child.process.exitCode !== null) throw new Error(`${child.name} exited with code ${child.process.exitCode} while waiting for ${what}; see its log`)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -122,7 +125,8 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
       { name: 'api-v1.3-b', version: 'v1.3' },
       { name: 'api-v1.4-a', version: 'v1.4' }
     ]
-    for (const instance of instances) launch(instance.name, [api], { SWITCHYARD_SERVICE: 'api', SWITCHYARD_VERSION: instance.version, SWITCHYARD_INSTANCE_ID: instance.name, SAMPLE_DRAIN_MS: '500', PORT: '0' })
+    for (const instance of instances)
+      launch(instance.name, [api], { SWITCHYARD_SERVICE: 'api', SWITCHYARD_VERSION: instance.version, SWITCHYARD_INSTANCE_ID: instance.name, SAMPLE_DRAIN_MS: '500', PORT: '0' })
     await waitUntil('the api instances', async () => (await client.service('api')).instances.length >= instances.length, children)
     out(`  api             ${instances.length} instances registered (v1.3 x2, v1.4 x1 at 0%)\n`)
 

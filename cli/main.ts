@@ -6,6 +6,7 @@ import { addRegistryClientCommands } from './commands/registry-client-commands.j
 import { addRegistryCommand } from './commands/registry-command.js'
 import { addRouterCommand } from './commands/router-command.js'
 import { addLocalCommand } from './commands/local-command.js'
+import { addMessageRouterCommand } from './commands/message-router-command.js'
 import { UsageError } from './usage-error.js'
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride()
   addRegistryCommand(program)
   addRouterCommand(program)
+  addMessageRouterCommand(program)
   addLocalCommand(program)
   addRegistryClientCommands(program)
   return program

@@ -57,7 +57,10 @@ export class Registry {
   readonly leaseSeconds: number
   readonly renewSeconds: number
   readonly hub: WatchHub
+  /** the working state: applied at once, validates the next write */
   private readonly model: RegistryModel
+  /** the durable state: advances only as the store confirms; every read is served from it */
+  private readonly view: RegistryModel
   private readonly leases = new LeaseBook()
   private readonly history = new Map<string, WeightHistoryEntry[]>()
   private readonly store: RegistryStore
@@ -82,6 +85,7 @@ export class Registry {
     this.model = loaded.base ? RegistryModel.fromSnapshot(loaded.base.snapshot) : new RegistryModel()
     for (const [service, entries] of Object.entries(loaded.base?.history ?? {})) this.history.set(service, [...entries])
     for (const change of loaded.changes) this.applyAndRecord(change)
+    this.view = RegistryModel.fromSnapshot(this.model.snapshot())
     // The hub starts at the replayed revision: a watcher resuming after a restart must
     // not be told that an older revision is current (since=0 would get nothing at all).
     this.hub = new WatchHub({ capacity: options.watchBuffer ?? 10_000, startRevision: this.model.revision })
@@ -99,8 +103,9 @@ export class Registry {
     return registry
   }
 
+  /** the latest durable revision */
   get revision(): number {
-    return this.model.revision
+    return this.view.revision
   }
 
   get selfPreservationActive(): boolean {
@@ -108,7 +113,7 @@ export class Registry {
   }
 
   get instanceCount(): number {
-    return this.model.instanceCount()
+    return this.view.instanceCount()
   }
 
   onFailure(listener: (error: Error) => void): void {
@@ -217,33 +222,33 @@ export class Registry {
     return result
   }
 
-  // ---- reads (each waits until what it shows is durable) ----
+  // ---- reads: served from the durable view, so nothing a crash could take back is shown ----
 
   async snapshot(): Promise<RegistrySnapshot> {
-    await this.waitDurable()
-    return this.model.snapshot()
+    this.assertHealthy()
+    return this.view.snapshot()
   }
 
   async service(name: string): Promise<ServiceRecord & { revision: number }> {
-    const model = this.requireService(name)
-    await this.waitDurable()
-    return { ...serviceRecord(model), revision: this.model.revision }
+    return { ...serviceRecord(this.requireService(name, this.view)), revision: this.view.revision }
   }
 
   async weights(name: string): Promise<{ weights: Record<string, number>; revision: number }> {
-    const model = this.requireService(name)
-    await this.waitDurable()
-    return { weights: weightsOf(model), revision: this.model.revision }
+    return { weights: weightsOf(this.requireService(name, this.view)), revision: this.view.revision }
   }
 
   async weightHistory(name: string): Promise<{ history: WeightHistoryEntry[]; revision: number }> {
-    this.requireService(name)
-    await this.waitDurable()
-    return { history: [...(this.history.get(name) ?? [])], revision: this.model.revision }
+    this.requireService(name, this.view)
+    const durable = this.view.revision
+    return { history: (this.history.get(name) ?? []).filter((entry) => entry.revision <= durable), revision: durable }
   }
 
   lastHeartbeat(service: string, id: string): number | undefined {
     return this.leases.lastRenewed(service, id)
+  }
+
+  private assertHealthy(): void {
+    if (this.failure) throw new SwitchyardError('INTERNAL', 'the registry store failed; the registry is stopping', { cause: this.failure })
   }
 
   /** Resolves once everything applied so far is durable (and published to watchers). */
@@ -268,7 +273,12 @@ export class Registry {
     for (const draft of changes) {
       const change = { ...draft, revision: this.model.revision + 1 } as RegistryChange
       this.applyAndRecord(change)
-      appended.push(this.store.append(change).then(() => this.hub.publish(change)))
+      appended.push(
+        this.store.append(change).then(() => {
+          this.view.apply(change)
+          this.hub.publish(change)
+        })
+      )
     }
     const revision = this.model.revision
     const done = Promise.all(appended).then(() => undefined)
@@ -294,8 +304,8 @@ export class Registry {
     }
   }
 
-  private requireService(name: string) {
-    const service = this.model.services.get(name)
+  private requireService(name: string, from: RegistryModel = this.model) {
+    const service = from.services.get(name)
     if (!service) throw new SwitchyardError('SERVICE_NOT_FOUND', `service ${JSON.stringify(name)} is not known to the registry`)
     return service
   }

@@ -62,7 +62,9 @@ export const ProxyFile = Type.Object(
     routes: Type.Array(RouteRule, { default: [] }),
     stickyKey: Type.Object(
       { header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$' })), cookie: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' })) },
-      { additionalProperties: false, default: { header: 'x-switchyard-key' } }
+      // No header default here: TypeBox merges an object default into a given object, so
+      // { cookie } would become { header, cookie }. Without either, the header is x-switchyard-key.
+      { additionalProperties: false, default: {} }
     ),
     forcedVersion: Type.Object(
       {

@@ -5,12 +5,12 @@ import { loadProxyConfig, type ProxyConfig, type RouterSettings } from './config
 import { RouteRules } from './http/route-rules.js'
 import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
-import { EndpointCatalog } from './upstream/endpoint.js'
+import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
 
 export interface RunningRouter {
   proxy: FastifyInstance
   admin: FastifyInstance
-  source: RouteTableSource
+  source: RouteTableSource<Endpoint>
   proxyUrl: string
   adminUrl: string
   close(): Promise<void>
@@ -41,7 +41,8 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
   const source = new RouteTableSource({
     registryUrl: settings.registry,
     token: settings.token,
-    catalog,
+    endpointFor: catalog.endpointFor,
+    retire: (endpoint) => catalog.retire(endpoint),
     onConnectionChange: (state, error) => {
       connected = state === 'connected'
       // Once per transition, never per attempt: an outage is one line, not a flood.

@@ -2,14 +2,17 @@ import type { RegistryChange, RegistrySnapshot } from '../../core/registry-event
 import { RegistryModel } from '../../core/registry-model.js'
 import { buildTable, emptyTable, type RouteTable } from '../../core/route-table.js'
 import { RegistryWatcher } from '../../registry/client/watch-client.js'
-import type { Endpoint, EndpointCatalog } from '../upstream/endpoint.js'
+import type { InstanceRecord } from '../../core/registry-events.js'
 
-export interface TableSourceOptions {
+export interface TableSourceOptions<E> {
   registryUrl: string
   token?: string | undefined
-  catalog: EndpointCatalog
+  /** the router's object for an instance (reused while the instance stays the same) */
+  endpointFor: (instance: InstanceRecord) => E
+  /** an endpoint no route uses any more */
+  retire?: (endpoint: E) => void
   onConnectionChange?: (state: 'connected' | 'disconnected', error?: Error) => void
-  onApplied?: (table: RouteTable<Endpoint>) => void
+  onApplied?: (table: RouteTable<E>) => void
   idleTimeoutMs?: number
 }
 
@@ -18,20 +21,18 @@ export interface TableSourceOptions {
  * are applied together: one new table per batch, reusing the routes of services that
  * did not change. While the registry is away the last table stays in force.
  */
-export class RouteTableSource {
-  table: RouteTable<Endpoint> = emptyTable()
+export class RouteTableSource<E> {
+  table: RouteTable<E> = emptyTable()
   /** ms timestamp of the last applied update, 0 before the first */
   updatedAt = 0
   private model = new RegistryModel()
   private readonly watcher: RegistryWatcher
-  private readonly catalog: EndpointCatalog
-  private readonly options: TableSourceOptions
+  private readonly options: TableSourceOptions<E>
   private pending: Set<string> | 'all' | undefined
   private readyResolvers: (() => void)[] = []
 
-  constructor(options: TableSourceOptions) {
+  constructor(options: TableSourceOptions<E>) {
     this.options = options
-    this.catalog = options.catalog
     this.watcher = new RegistryWatcher({
       url: options.registryUrl,
       token: options.token,
@@ -85,7 +86,7 @@ export class RouteTableSource {
     this.pending = undefined
     if (changed === undefined) return
     const previous = this.table
-    const next = buildTable(this.model, this.catalog.endpointFor, previous, changed === 'all' ? undefined : changed)
+    const next = buildTable(this.model, this.options.endpointFor, previous, changed === 'all' ? undefined : changed)
     this.table = next
     this.updatedAt = Date.now()
     this.retireRemoved(previous, next)
@@ -94,13 +95,15 @@ export class RouteTableSource {
   }
 
   /** Endpoints no longer in any route get no new requests; their in-flight ones finish. */
-  private retireRemoved(previous: RouteTable<Endpoint>, next: RouteTable<Endpoint>): void {
+  private retireRemoved(previous: RouteTable<E>, next: RouteTable<E>): void {
+    const retire = this.options.retire
+    if (!retire) return
     for (const [name, route] of previous.services) {
       const nextRoute = next.services.get(name)
       if (nextRoute === route) continue
-      const kept = new Set<Endpoint>()
+      const kept = new Set<E>()
       for (const version of nextRoute?.versions ?? []) for (const endpoint of version.endpoints) kept.add(endpoint)
-      for (const version of route.versions) for (const endpoint of version.endpoints) if (!kept.has(endpoint)) this.catalog.retire(endpoint)
+      for (const version of route.versions) for (const endpoint of version.endpoints) if (!kept.has(endpoint)) retire(endpoint)
     }
   }
 }

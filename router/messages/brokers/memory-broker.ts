@@ -1,0 +1,250 @@
+import type { BrokerAdapter, BrokerSession, Delivery, OutgoingMessage, QueueOptions } from './broker.js'
+
+interface StoredMessage extends OutgoingMessage {
+  redelivered: boolean
+  /** when set, the message expires at this time (ms) */
+  expiresAt: number | undefined
+}
+
+interface Consumer {
+  session: MemorySession
+  prefetch: number
+  unacked: number
+  onDelivery: (delivery: Delivery) => void
+}
+
+class MemoryQueue {
+  readonly ready: StoredMessage[] = []
+  readonly consumers: Consumer[] = []
+  private nextConsumer = 0
+  constructor(
+    readonly name: string,
+    readonly options: QueueOptions
+  ) {}
+
+  /** Round-robin over consumers with prefetch room, like RabbitMQ. */
+  pickConsumer(): Consumer | undefined {
+    for (let i = 0; i < this.consumers.length; i++) {
+      const consumer = this.consumers[(this.nextConsumer + i) % this.consumers.length] as Consumer
+      if (consumer.unacked < consumer.prefetch) {
+        this.nextConsumer = (this.nextConsumer + i + 1) % this.consumers.length
+        return consumer
+      }
+    }
+    return undefined
+  }
+}
+
+/**
+ * A broker inside one process with RabbitMQ's semantics for what switchyard uses:
+ * durable named queues, prefetch, acks (also multiple), requeue with the redelivered
+ * flag, unacknowledged messages returned when a session ends, dead-lettering on reject
+ * and on TTL expiry. Nothing survives the process: it is for `npm start` and tests.
+ */
+export class MemoryBroker {
+  private readonly queues = new Map<string, MemoryQueue>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+
+  declare(name: string, options: QueueOptions = {}): void {
+    if (!this.queues.has(name)) this.queues.set(name, new MemoryQueue(name, options))
+  }
+
+  depth(name: string): number {
+    return this.queues.get(name)?.ready.length ?? 0
+  }
+
+  /** Removes and returns what a queue holds (for tests and the local stack's inspection). */
+  drain(name: string): OutgoingMessage[] {
+    const queue = this.queues.get(name)
+    if (!queue) return []
+    return queue.ready.splice(0)
+  }
+
+  enqueue(name: string, message: OutgoingMessage, redelivered = false): void {
+    const queue = this.queues.get(name)
+    if (!queue) throw new Error(`queue ${name} does not exist`)
+    const ttl = queue.options.messageTtlMs
+    const stored: StoredMessage = { ...message, headers: { ...message.headers }, redelivered, expiresAt: ttl === undefined ? undefined : Date.now() + ttl }
+    queue.ready.push(stored)
+    if (ttl !== undefined) this.expireLater(queue, ttl)
+    this.dispatch(queue)
+  }
+
+  addConsumer(name: string, consumer: Consumer): void {
+    const queue = this.queues.get(name)
+    if (!queue) throw new Error(`queue ${name} does not exist`)
+    queue.consumers.push(consumer)
+    this.dispatch(queue)
+  }
+
+  removeSession(session: MemorySession): void {
+    for (const queue of this.queues.values()) {
+      const index = queue.consumers.findIndex((consumer) => consumer.session === session)
+      if (index >= 0) queue.consumers.splice(index, 1)
+    }
+  }
+
+  /** A returned message goes back to the head of its queue, marked redelivered. */
+  requeue(name: string, message: OutgoingMessage): void {
+    const queue = this.queues.get(name)
+    if (!queue) return
+    queue.ready.unshift({ ...message, redelivered: true, expiresAt: undefined })
+    this.dispatch(queue)
+  }
+
+  deadLetter(name: string, message: OutgoingMessage): void {
+    const target = this.queues.get(name)?.options.deadLetterQueue
+    if (target && this.queues.has(target)) this.enqueue(target, { ...message, headers: { ...message.headers, 'x-first-death-queue': name } })
+  }
+
+  dispatch(queue: MemoryQueue): void {
+    while (queue.ready.length > 0) {
+      const consumer = queue.pickConsumer()
+      if (!consumer) return
+      const message = queue.ready.shift() as StoredMessage
+      consumer.unacked++
+      consumer.session.deliver(queue.name, message, consumer)
+    }
+  }
+
+  dispatchAll(): void {
+    for (const queue of this.queues.values()) if (queue.ready.length > 0 && queue.consumers.length > 0) this.dispatch(queue)
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
+  }
+
+  private expireLater(queue: MemoryQueue, ttl: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      const now = Date.now()
+      while (queue.ready.length > 0 && (queue.ready[0]?.expiresAt ?? Infinity) <= now) {
+        const expired = queue.ready.shift() as StoredMessage
+        this.deadLetter(queue.name, expired)
+      }
+    }, ttl)
+    timer.unref()
+    this.timers.add(timer)
+  }
+}
+
+interface Unacked {
+  queue: string
+  message: StoredMessage
+  consumer: Consumer
+}
+
+class MemorySession implements BrokerSession {
+  readonly ended: Promise<Error | undefined>
+  private end!: (error: Error | undefined) => void
+  private nextTag = 1
+  private readonly unacked = new Map<number, Unacked>()
+  private open = true
+
+  constructor(private readonly broker: MemoryBroker) {
+    this.ended = new Promise((resolve) => (this.end = resolve))
+  }
+
+  async declareQueue(name: string, options?: QueueOptions): Promise<void> {
+    this.assertOpen()
+    this.broker.declare(name, options)
+  }
+
+  async publish(queue: string, message: OutgoingMessage): Promise<void> {
+    this.assertOpen()
+    this.broker.enqueue(queue, message)
+  }
+
+  async consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+    this.assertOpen()
+    this.broker.addConsumer(queue, { session: this, prefetch, unacked: 0, onDelivery })
+  }
+
+  deliver(queue: string, message: StoredMessage, consumer: Consumer): void {
+    const tag = this.nextTag++
+    this.unacked.set(tag, { queue, message, consumer })
+    const { expiresAt: _expiresAt, redelivered, ...rest } = message
+    // Delivered on a later tick, as a network broker would.
+    setImmediate(() => {
+      if (this.open) consumer.onDelivery({ ...rest, headers: { ...rest.headers }, tag, queue, redelivered })
+    })
+  }
+
+  ack(tag: number, multiple: boolean): void {
+    for (const settled of this.settle(tag, multiple)) settled.consumer.unacked--
+    this.kick()
+  }
+
+  nack(tag: number, requeue: boolean): void {
+    for (const settled of this.settle(tag, false)) {
+      settled.consumer.unacked--
+      if (requeue) this.broker.requeue(settled.queue, settled.message)
+      else this.broker.deadLetter(settled.queue, settled.message)
+    }
+    this.kick()
+  }
+
+  /** Ends the session like a dropped connection: unacknowledged messages go back. */
+  async close(): Promise<void> {
+    this.terminate(undefined)
+  }
+
+  terminate(reason: Error | undefined): void {
+    if (!this.open) return
+    this.open = false
+    this.broker.removeSession(this)
+    const pending = [...this.unacked.entries()].sort(([a], [b]) => b - a)
+    this.unacked.clear()
+    for (const [, entry] of pending) this.broker.requeue(entry.queue, entry.message)
+    this.end(reason)
+  }
+
+  private settle(tag: number, multiple: boolean): Unacked[] {
+    const settled: Unacked[] = []
+    if (multiple) {
+      for (const [candidate, entry] of this.unacked) {
+        if (candidate <= tag) {
+          settled.push(entry)
+          this.unacked.delete(candidate)
+        }
+      }
+    } else {
+      const entry = this.unacked.get(tag)
+      if (entry) {
+        settled.push(entry)
+        this.unacked.delete(tag)
+      }
+    }
+    return settled
+  }
+
+  /** Prefetch room opened: queues may deliver again. */
+  private kick(): void {
+    this.broker.dispatchAll()
+  }
+
+  private assertOpen(): void {
+    if (!this.open) throw new Error('the broker session is closed')
+  }
+}
+
+export class MemoryBrokerAdapter implements BrokerAdapter {
+  readonly kind = 'memory'
+  private readonly sessions = new Set<MemorySession>()
+
+  constructor(readonly broker: MemoryBroker = new MemoryBroker()) {}
+
+  async connect(): Promise<BrokerSession> {
+    const session = new MemorySession(this.broker)
+    this.sessions.add(session)
+    void session.ended.then(() => this.sessions.delete(session))
+    return session
+  }
+
+  /** Drops every session as a network failure would (for fault tests). */
+  dropConnections(): void {
+    for (const session of this.sessions) session.terminate(new Error('connection dropped'))
+  }
+}

@@ -1,0 +1,86 @@
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import type { InstanceRecord } from '../../core/registry-events.js'
+import { RouteTableSource } from '../table/table-source.js'
+import { buildMessageAdminApp } from './admin-app.js'
+import type { BrokerAdapter } from './brokers/broker.js'
+import { MemoryBrokerAdapter } from './brokers/memory-broker.js'
+import { RabbitMqAdapter, redactAmqpUrl } from './brokers/rabbitmq-broker.js'
+import { loadMessageRouterConfig, type MessageRouterConfig, type MessageRouterSettings } from './config.js'
+import { MessageRouter } from './message-router.js'
+import { MessageMetrics } from './metrics.js'
+
+export interface RunningMessageRouter {
+  admin: FastifyInstance
+  router: MessageRouter
+  source: RouteTableSource<InstanceRecord>
+  adapter: BrokerAdapter
+  adminUrl: string
+  close(): Promise<void>
+}
+
+export function adapterFor(broker: string): BrokerAdapter {
+  return broker === 'memory' ? new MemoryBrokerAdapter() : new RabbitMqAdapter(broker)
+}
+
+/** Starts the registry watch, the broker session loop and the admin listener. */
+export async function startMessageRouter(settings: MessageRouterSettings, options: { config?: MessageRouterConfig; adapter?: BrokerAdapter } = {}): Promise<RunningMessageRouter> {
+  const config = options.config ?? (await loadMessageRouterConfig(settings))
+  const adapter = options.adapter ?? adapterFor(settings.broker)
+  const brokerLabel = adapter.kind === 'memory' ? 'memory' : redactAmqpUrl(settings.broker)
+  const log = pino({ level: settings.logLevel, name: 'message-router' })
+  const metrics = new MessageMetrics()
+  let router: MessageRouter | undefined
+  const source = new RouteTableSource<InstanceRecord>({
+    registryUrl: settings.registry,
+    token: settings.token,
+    endpointFor: (instance) => instance,
+    onConnectionChange: (state, error) => {
+      if (state === 'connected') log.info({ registry: settings.registry }, 'connected to the registry watch stream')
+      else log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
+    },
+    onApplied: (table) => {
+      metrics.revision.set(table.revision)
+      router?.onTable()
+    }
+  })
+  router = new MessageRouter({ adapter, config, tables: source, metrics, log, brokerLabel })
+  const admin = buildMessageAdminApp({ router, config, tables: source, metrics, brokerLabel })
+  await admin.listen({ host: settings.adminHost, port: settings.adminPort })
+  source.start()
+  // Route only with a table: consuming before the first snapshot would park every message.
+  void source.whenReady().then(() => router.start())
+  const address = admin.server.address()
+  const port = typeof address === 'object' && address ? address.port : settings.adminPort
+  const adminUrl = `http://${settings.adminHost === '0.0.0.0' ? '127.0.0.1' : settings.adminHost}:${port}`
+  log.info({ topics: config.topics, broker: brokerLabel }, `message router admin on ${adminUrl}`)
+  const running = router
+  let closing: Promise<void> | undefined
+  return {
+    admin,
+    router: running,
+    source,
+    adapter,
+    adminUrl,
+    close() {
+      closing ??= (async () => {
+        await running.stop()
+        source.stop()
+        await admin.close()
+      })()
+      return closing
+    }
+  }
+}
+
+export async function runMessageRouter(settings: MessageRouterSettings): Promise<void> {
+  const running = await startMessageRouter(settings)
+  const stop = () => {
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1)
+    )
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+}

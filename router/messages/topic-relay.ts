@@ -1,0 +1,159 @@
+import { bucketOf } from '../../core/buckets.js'
+import { isValidName } from '../../core/names.js'
+import type { RouteTable, VersionRoute } from '../../core/route-table.js'
+import { pickRandom, pickSticky, pickWeighted } from '../../core/version-picker.js'
+import type { BrokerSession, Delivery, MessageHeaders, OutgoingMessage } from './brokers/broker.js'
+import { queuesOf, type MessageRouterConfig, type TopicConfig } from './config.js'
+import type { MessageMetrics } from './metrics.js'
+
+/** Headers switchyard reads and writes on messages. */
+export const MessageHeader = {
+  version: 'x-switchyard-version',
+  topic: 'x-switchyard-topic',
+  attempts: 'x-switchyard-attempts',
+  deadReason: 'x-switchyard-dead-reason',
+  deadAt: 'x-switchyard-dead-at'
+} as const
+
+/** The message as it goes on: same body and properties, headers as given. */
+function forward(delivery: Delivery, headers: MessageHeaders): OutgoingMessage {
+  return { body: delivery.body, headers, messageId: delivery.messageId, contentType: delivery.contentType, correlationId: delivery.correlationId, timestamp: delivery.timestamp }
+}
+
+interface Pending {
+  tag: number
+  settled: boolean
+}
+
+export interface RelayDependencies {
+  session: BrokerSession
+  topic: TopicConfig
+  config: MessageRouterConfig
+  tables: { readonly table: RouteTable<unknown> }
+  metrics: MessageMetrics
+  random?: () => number
+  onError: (error: Error) => void
+}
+
+/**
+ * Moves one topic's messages to version queues for one broker session. A delivery is
+ * acknowledged only after its publish is confirmed; confirms are pipelined (up to the
+ * prefetch) and acknowledged in delivery order with one `multiple` ack per run, so the
+ * broker never forgets a message that is not safely elsewhere.
+ */
+export class TopicRelay {
+  private readonly queues
+  private readonly pending: Pending[] = []
+  private readonly declared = new Map<string, Promise<void>>()
+  private readonly deps: RelayDependencies
+  private readonly random: () => number
+
+  constructor(deps: RelayDependencies) {
+    this.deps = deps
+    this.queues = queuesOf(deps.topic.name)
+    this.random = deps.random ?? Math.random
+  }
+
+  async start(): Promise<void> {
+    const { session, config } = this.deps
+    await session.declareQueue(this.queues.deadLetter)
+    await session.declareQueue(this.queues.source)
+    // Unroutable messages wait here; when their TTL runs out they return to the topic queue.
+    await session.declareQueue(this.queues.wait, { deadLetterQueue: this.queues.source, messageTtlMs: config.requeueDelayMs })
+    await this.declareVersionQueues()
+    await session.consume(this.queues.source, config.prefetch, (delivery) => this.onDelivery(delivery))
+  }
+
+  /** Declares the queue of every version the service has now (called on each new table). */
+  async declareVersionQueues(): Promise<void> {
+    const route = this.deps.tables.table.services.get(this.deps.topic.service)
+    await Promise.all((route?.versions ?? []).map((version) => this.versionQueue(version.name)))
+  }
+
+  private versionQueue(version: string): Promise<void> {
+    const name = this.queues.version(version)
+    let declared = this.declared.get(name)
+    if (!declared) {
+      declared = this.deps.session.declareQueue(name, { deadLetterQueue: this.queues.deadLetter })
+      declared.catch(() => this.declared.delete(name))
+      this.declared.set(name, declared)
+    }
+    return declared
+  }
+
+  private onDelivery(delivery: Delivery): void {
+    const { metrics, topic } = this.deps
+    const entry: Pending = { tag: delivery.tag, settled: false }
+    this.pending.push(entry)
+    metrics.inflight.inc({ topic: topic.name })
+    if (delivery.redelivered) metrics.redeliveries.inc({ topic: topic.name })
+    const started = performance.now()
+    this.route(delivery).then(
+      () => {
+        metrics.routingLatency.observe({ topic: topic.name }, (performance.now() - started) / 1000)
+        this.settle(entry)
+      },
+      (error: Error) => {
+        // Not confirmed: the broker keeps the message (it returns when this session ends).
+        this.deps.onError(error)
+      }
+    )
+  }
+
+  private settle(entry: Pending): void {
+    entry.settled = true
+    let last: Pending | undefined
+    while (this.pending.length > 0 && (this.pending[0] as Pending).settled) last = this.pending.shift()
+    if (last) this.deps.session.ack(last.tag, true)
+    this.deps.metrics.inflight.dec({ topic: this.deps.topic.name })
+  }
+
+  private async route(delivery: Delivery): Promise<void> {
+    const { topic, metrics } = this.deps
+    const forced = delivery.headers[MessageHeader.version]
+    if (forced !== undefined && (typeof forced !== 'string' || !isValidName(forced))) {
+      return this.deadLetter(delivery, 'invalid-version-header')
+    }
+    const route = this.deps.tables.table.services.get(topic.service)
+    let version: VersionRoute<unknown> | undefined
+    if (route) {
+      if (forced !== undefined) version = route.byName.get(forced)
+      else {
+        const key = delivery.headers[this.deps.config.stickyKey.header.toLowerCase()] ?? delivery.headers[this.deps.config.stickyKey.header]
+        const onFallback = (from: VersionRoute<unknown>) => void from
+        version =
+          key !== undefined && key !== ''
+            ? pickSticky(route, bucketOf(String(key)), onFallback)
+            : this.deps.config.weightedChoice === 'random'
+              ? pickRandom(route, this.random, onFallback)
+              : pickWeighted(route, onFallback)
+      }
+    }
+    if (!version) return this.delay(delivery, forced !== undefined ? 'unknown-version' : 'no-routable-version')
+    const declared = this.declared.get(this.queues.version(version.name))
+    if (declared === undefined) await this.versionQueue(version.name)
+    else await declared
+    await this.deps.session.publish(
+      this.queues.version(version.name),
+      forward(delivery, { ...delivery.headers, [MessageHeader.version]: version.name, [MessageHeader.topic]: topic.name })
+    )
+    metrics.messages.inc({ topic: topic.name, version: version.name, outcome: 'routed' })
+  }
+
+  /** No version can take it now: it waits (requeue with a delay), up to maxAttempts tries. */
+  private async delay(delivery: Delivery, reason: string): Promise<void> {
+    const attempts = Number(delivery.headers[MessageHeader.attempts] ?? 0) + 1
+    if (!Number.isFinite(attempts) || attempts >= this.deps.config.maxAttempts) return this.deadLetter(delivery, reason)
+    await this.deps.session.publish(this.queues.wait, forward(delivery, { ...delivery.headers, [MessageHeader.attempts]: attempts }))
+    this.deps.metrics.messages.inc({ topic: this.deps.topic.name, version: '', outcome: 'delayed' })
+  }
+
+  private async deadLetter(delivery: Delivery, reason: string): Promise<void> {
+    await this.deps.session.publish(
+      this.queues.deadLetter,
+      forward(delivery, { ...delivery.headers, [MessageHeader.deadReason]: reason, [MessageHeader.deadAt]: new Date().toISOString(), [MessageHeader.topic]: this.deps.topic.name })
+    )
+    this.deps.metrics.messages.inc({ topic: this.deps.topic.name, version: '', outcome: 'dead-lettered' })
+    this.deps.metrics.deadLettered.inc({ topic: this.deps.topic.name, reason })
+  }
+}
