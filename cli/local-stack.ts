@@ -27,6 +27,8 @@ interface Child {
 export interface LocalStackOptions {
   env: Readonly<Record<string, string | undefined>>
   out: (text: string) => void
+  /** memory: the embedded broker in the message plane process; rabbitmq: AMQP_URL */
+  broker: 'memory' | 'rabbitmq'
 }
 
 function portFrom(env: LocalStackOptions['env'], name: string, variable: string, fallback: number): Port {
@@ -75,7 +77,9 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const registryPort = portFrom(env, 'registry', 'SWITCHYARD_REGISTRY_PORT', 8761)
   const routerPort = portFrom(env, 'router', 'SWITCHYARD_ROUTER_PORT', 8080)
   const adminPort = portFrom(env, 'router admin', 'SWITCHYARD_ROUTER_ADMIN_PORT', 9901)
-  for (const port of [registryPort, routerPort, adminPort]) await assertFree(port)
+  const messagePort = portFrom(env, 'message router admin', 'SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT', 9902)
+  for (const port of [registryPort, routerPort, adminPort, messagePort]) await assertFree(port)
+  const amqpUrl = env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672'
 
   const token = env.SWITCHYARD_ADMIN_TOKEN || randomBytes(24).toString('base64url')
   const stateDir = resolve(env.SWITCHYARD_STATE_DIR || join(projectRoot, '.switchyard'))
@@ -85,6 +89,11 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const baseEnv = { ...process.env, ...env, SWITCHYARD_REGISTRY_URL: registryUrl, SWITCHYARD_TOKEN: token, SWITCHYARD_ADMIN_TOKEN: token }
   const cli = join(distRoot, 'cli', 'main.js')
   const api = join(distRoot, 'sample-services', 'api', 'main.js')
+  const webfront = join(distRoot, 'sample-services', 'webfront', 'main.js')
+  const messagePlane = join(distRoot, 'sample-services', 'message-plane', 'main.js')
+  const ordersWorker = join(distRoot, 'sample-services', 'orders-worker', 'main.js')
+  const routerUrl = `http://127.0.0.1:${routerPort.value}`
+  const messageRouterUrl = `http://127.0.0.1:${messagePort.value}`
   const children: Child[] = []
 
   const launch = (name: string, args: string[], extraEnv: Record<string, string> = {}): Child => {
@@ -102,7 +111,8 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const stopAll = async () => {
     stopping = true
     // Services first (they drain and deregister), then the router, then the registry.
-    const order = [...children.filter((c) => c.name.startsWith('api')), ...children.filter((c) => c.name === 'router'), ...children.filter((c) => c.name === 'registry')]
+    const byRole = (names: string[]) => children.filter((c) => names.some((name) => c.name.startsWith(name)))
+    const order = [...byRole(['webfront', 'api']), ...byRole(['orders-worker', 'message']), ...byRole(['router']), ...byRole(['registry'])]
     for (const child of order) {
       if (child.process.exitCode === null) child.process.kill('SIGTERM')
       const timer = setTimeout(() => child.process.kill('SIGKILL'), 10_000)
@@ -119,6 +129,8 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     const client = new RegistryClient({ url: registryUrl, token })
     // Explicit from the start: v1.4 is a dark release until someone gives it traffic.
     await client.setWeights('api', { 'v1.3': 100, 'v1.4': 0 })
+    await client.setWeights('webfront', { 'v1.3': 100 })
+    await client.setWeights('orders-worker', { v1: 90, v2: 10 })
 
     const instances = [
       { name: 'api-v1.3-a', version: 'v1.3' },
@@ -129,6 +141,36 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
       launch(instance.name, [api], { SWITCHYARD_SERVICE: 'api', SWITCHYARD_VERSION: instance.version, SWITCHYARD_INSTANCE_ID: instance.name, SAMPLE_DRAIN_MS: '500', PORT: '0' })
     await waitUntil('the api instances', async () => (await client.service('api')).instances.length >= instances.length, children)
     out(`  api             ${instances.length} instances registered (v1.3 x2, v1.4 x1 at 0%)\n`)
+
+    for (const name of ['webfront-v1.3-a', 'webfront-v1.3-b']) {
+      launch(name, [webfront], {
+        SWITCHYARD_VERSION: 'v1.3',
+        SWITCHYARD_INSTANCE_ID: name,
+        SAMPLE_DRAIN_MS: '500',
+        PORT: '0',
+        ROUTER_URL: routerUrl,
+        MESSAGE_ROUTER_URL: messageRouterUrl
+      })
+    }
+    const messageEnv = {
+      SWITCHYARD_MESSAGE_ROUTER_ADMIN_HOST: '127.0.0.1',
+      SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT: String(messagePort.value),
+      SWITCHYARD_TOPICS: 'orders=orders-worker'
+    }
+    if (options.broker === 'memory') {
+      launch('message-plane', [messagePlane], messageEnv)
+    } else {
+      launch('message-router', [cli, 'message-router', '--broker', amqpUrl], messageEnv)
+      for (const version of ['v1', 'v2']) launch(`orders-worker-${version}`, [ordersWorker], { SWITCHYARD_VERSION: version, AMQP_URL: amqpUrl, PORT: '0' })
+    }
+    await waitUntil(
+      'webfront and the orders workers',
+      async () => (await client.service('webfront')).instances.length >= 2 && (await client.service('orders-worker')).instances.length >= 2,
+      children
+    )
+    await waitUntil('the message router', () => answers(`${messageRouterUrl}/readyz`), children)
+    out(`  webfront        2 instances registered (v1.3)\n`)
+    out(`  message router  ready on ${messageRouterUrl} (${options.broker === 'memory' ? 'in-memory broker' : 'RabbitMQ'}), orders-worker v1 90% / v2 10%\n`)
 
     launch('router', [
       cli,
@@ -151,11 +193,13 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
       formatTable(
         ['COMPONENT', 'URL', 'NOTES'],
         [
-          ['router', `http://127.0.0.1:${routerPort.value}`, 'curl localhost:' + routerPort.value + '/api/hello'],
+          ['webfront', `${routerUrl}/`, 'the shop page, through the router'],
+          ['router', routerUrl, 'curl localhost:' + routerPort.value + '/api/hello'],
           ['router admin', `http://127.0.0.1:${adminPort.value}`, '/routes /metrics /readyz /healthz'],
           ['registry', registryUrl, '/v1/services /v1/watch /metrics'],
           ['api v1.3', '(2 instances)', 'weight 100'],
-          ['api v1.4', '(1 instance)', 'weight 0: curl -H "x-switchyard-version: v1.4" ...']
+          ['api v1.4', '(1 instance)', 'weight 0: curl -H "x-switchyard-version: v1.4" ...'],
+          ['message router', messageRouterUrl, `orders: curl -X POST ${routerUrl}/orders`]
         ]
       )
     )

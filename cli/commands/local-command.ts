@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { runLocalStack } from '../local-stack.js'
 
 export function addLocalCommand(program: Command): void {
@@ -7,7 +7,13 @@ export function addLocalCommand(program: Command): void {
     .description(
       'run the whole mesh on this machine (what npm start does): registry, router and sample services; ports from SWITCHYARD_REGISTRY_PORT, SWITCHYARD_ROUTER_PORT, SWITCHYARD_ROUTER_ADMIN_PORT'
     )
-    .action(async () => {
-      await runLocalStack({ env: process.env, out: (text) => process.stdout.write(text) })
+    .addOption(
+      new Option('--broker <kind>', 'broker of the message plane: memory (embedded) or rabbitmq (at AMQP_URL)')
+        .choices(['memory', 'rabbitmq'])
+        .env('SWITCHYARD_LOCAL_BROKER')
+        .default('memory')
+    )
+    .action(async (options: { broker: 'memory' | 'rabbitmq' }) => {
+      await runLocalStack({ env: process.env, out: (text) => process.stdout.write(text), broker: options.broker })
     })
 }

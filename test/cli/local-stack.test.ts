@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
+import { waitFor } from '../helpers/registry-harness.js'
 
 async function localEnv(): Promise<Record<string, string>> {
   const stateDir = await mkdtemp(join(tmpdir(), 'switchyard-local-'))
@@ -12,6 +13,7 @@ async function localEnv(): Promise<Record<string, string>> {
     SWITCHYARD_REGISTRY_PORT: String(await freePort()),
     SWITCHYARD_ROUTER_PORT: String(await freePort()),
     SWITCHYARD_ROUTER_ADMIN_PORT: String(await freePort()),
+    SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT: String(await freePort()),
     SWITCHYARD_STATE_DIR: stateDir,
     SWITCHYARD_ADMIN_TOKEN: ''
   }
@@ -32,11 +34,18 @@ t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on
   }
   const forced = await request(`${base}/api/hello`, { headers: { 'x-switchyard-version': 'v1.4' } })
   t.equal(((await forced.body.json()) as { version: string }).version, 'v1.4')
+  const page = await request(`${base}/`)
+  t.match(await page.body.text(), /api answered 200 from version <b>v1\.3<\/b>/, 'webfront calls api through the router')
+  const order = await request(`${base}/orders`, { method: 'POST' })
+  t.equal(order.statusCode, 202, 'an order is published to the orders topic')
+  await order.body.dump()
+  const messageAdmin = `http://127.0.0.1:${env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT}`
+  await waitFor(async () => ((await (await request(`${messageAdmin}/metrics`)).body.text()).includes('outcome="routed"} 1') ? true : undefined), 'the order routed to a worker version')
   stack.child.kill('SIGINT')
   t.equal(await stack.exited, 0, 'exit 0 after Ctrl-C')
   t.match(stack.output(), 'Stopped.')
   // Every component is gone: their ports are free again.
-  for (const port of [env.SWITCHYARD_REGISTRY_PORT, env.SWITCHYARD_ROUTER_PORT, env.SWITCHYARD_ROUTER_ADMIN_PORT]) {
+  for (const port of [env.SWITCHYARD_REGISTRY_PORT, env.SWITCHYARD_ROUTER_PORT, env.SWITCHYARD_ROUTER_ADMIN_PORT, env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT]) {
     await new Promise<void>((resolve, reject) => {
       const probe = createServer()
       probe.once('error', reject)
