@@ -50,9 +50,14 @@ function assertFree(port: Port): Promise<void> {
   })
 }
 
+/** Ctrl-C while starting: stop what already runs, cleanly. */
+class Interrupted extends Error {}
+const interruption = { requested: false }
+
 async function waitUntil(what: string, check: () => Promise<boolean>, children: Child[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    if (interruption.requested) throw new Interrupted()
     if (await check().catch(() => false)) return
     for (const child of children)
       if (child.process.exitCode !== null) throw new Error(`${child.name} exited with code ${child.process.exitCode} while waiting for ${what}; see its log`)
@@ -86,7 +91,9 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const logDir = join(stateDir, 'logs')
   mkdirSync(logDir, { recursive: true })
   const registryUrl = `http://127.0.0.1:${registryPort.value}`
-  const baseEnv = { ...process.env, ...env, SWITCHYARD_REGISTRY_URL: registryUrl, SWITCHYARD_TOKEN: token, SWITCHYARD_ADMIN_TOKEN: token }
+  // Each component names itself in traces unless told otherwise per process.
+  const { OTEL_SERVICE_NAME: _sharedName, ...inherited } = { ...process.env, ...env }
+  const baseEnv = { ...inherited, SWITCHYARD_REGISTRY_URL: registryUrl, SWITCHYARD_TOKEN: token, SWITCHYARD_ADMIN_TOKEN: token }
   const cli = join(distRoot, 'cli', 'main.js')
   const api = join(distRoot, 'sample-services', 'api', 'main.js')
   const webfront = join(distRoot, 'sample-services', 'webfront', 'main.js')
@@ -120,6 +127,16 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
       clearTimeout(timer)
     }
   }
+
+  let interrupt: () => void = () => {}
+  const interrupted = new Promise<void>((resolveInterrupt) => (interrupt = resolveInterrupt))
+  const onSignal = () => {
+    interruption.requested = true
+    interrupt()
+  }
+  // From the first child on: Ctrl-C at any moment must not leave processes behind.
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
 
   try {
     out(`Starting the switchyard mesh (logs in ${logDir})\n`)
@@ -208,13 +225,14 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
         `  export SWITCHYARD_REGISTRY_URL=${registryUrl} SWITCHYARD_TOKEN=${env.SWITCHYARD_ADMIN_TOKEN ? '$SWITCHYARD_ADMIN_TOKEN' : token}\n` +
         `Shift traffic:  npx switchyard weights set api v1.3=90 v1.4=10\n` +
         `Watch changes:  npx switchyard watch\n` +
+        (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_TRACES_EXPORTER
+          ? `Tracing:        on (${env.OTEL_TRACES_EXPORTER ?? 'otlp'} ${env.OTEL_EXPORTER_OTLP_ENDPOINT ?? ''})\n`
+          : `Tracing:        off; to see traces in Jaeger run it with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318\n`) +
         `Press Ctrl-C to stop.\n`
     )
 
     await new Promise<void>((resolveRun, reject) => {
-      const onSignal = () => resolveRun()
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
+      void interrupted.then(resolveRun)
       for (const child of children) {
         void child.exited.then((code) => {
           if (!stopping) reject(new Error(`${child.name} exited unexpectedly with code ${code}; see ${join(logDir, `${child.name}.log`)}`))
@@ -226,6 +244,10 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     out('Stopped.\n')
   } catch (error) {
     await stopAll()
+    if (error instanceof Interrupted) {
+      out('Stopped while starting.\n')
+      return
+    }
     throw error
   }
 }

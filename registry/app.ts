@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { toErrorResponse } from '../core/error-response.js'
+import { traceRequests } from '../telemetry/fastify-tracing.js'
+import { currentTracing, type Tracing } from '../telemetry/tracing.js'
 import { authorize } from './access/auth-hook.js'
 import type { TokenSet } from './access/tokens.js'
 import { RegistryMetrics } from './metrics.js'
@@ -18,6 +20,7 @@ export interface RegistryAppOptions {
   watch?: Partial<WatchStreamOptions>
   /** request bodies larger than this are refused with 413 */
   bodyLimit?: number
+  tracing?: Tracing
 }
 
 /** Keeps secrets out of logs even if a serializer someday includes headers. */
@@ -34,6 +37,8 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
     // The schemas say exactly what is allowed: no coercing "50" into 50, no silently dropped fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'request_id',
     forceCloseConnections: true
   })
   const { registry } = options
@@ -41,6 +46,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   const metrics = new RegistryMetrics(registry, () => streams.size)
 
   app.decorateRequest('principal', undefined)
+  traceRequests(app, options.tracing ?? currentTracing())
   // JSON only: a text/plain body gets 415, not a confusing schema error.
   app.removeContentTypeParser('text/plain')
   app.addHook('onRequest', authorize(options.tokens))

@@ -5,6 +5,7 @@ import { readTokensFile, TokenSet, validateAdminToken } from './access/tokens.js
 import type { RegistryConfig } from './config.js'
 import { Registry } from './registry.js'
 import { FileStore } from './store/file-store.js'
+import { startTracing } from '../telemetry/tracing.js'
 
 export interface RunningRegistry {
   app: FastifyInstance
@@ -90,21 +91,26 @@ async function loadTokens(config: RegistryConfig, env: Readonly<Record<string, s
 
 /** The foreground process: start, then close gracefully on SIGINT/SIGTERM. */
 export async function runRegistryServer(config: RegistryConfig): Promise<void> {
+  const tracing = await startTracing('switchyard-registry')
   const running = await startRegistryServer(config, {
     onFatal: () => {
       process.exitCode = 1
       void running.close().finally(() => process.exit(1))
     }
   })
+  running.app.log.info(tracing.description)
   const stop = (signal: string) => {
     running.app.log.info(`${signal} received, closing`)
-    running.close().then(
-      () => process.exit(process.exitCode ?? 0),
-      (error: unknown) => {
-        running.app.log.error({ err: error }, 'close failed')
-        process.exit(1)
-      }
-    )
+    running
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(process.exitCode ?? 0),
+        (error: unknown) => {
+          running.app.log.error({ err: error }, 'close failed')
+          process.exit(1)
+        }
+      )
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))

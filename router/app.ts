@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { RouteTable } from '../core/route-table.js'
 import type { ProxyConfig } from './config.js'
-import { createProxyHandler } from './http/proxy.js'
+import { createProxyHandler, upstreamBodyFailure } from './http/proxy.js'
 import { RouteRules } from './http/route-rules.js'
 import type { RouterMetrics } from './metrics.js'
 import type { Endpoint } from './upstream/endpoint.js'
@@ -64,8 +64,18 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
     metrics.duration.observe({ service: routed.service, version: routed.version }, reply.elapsedTime / 1000)
   })
   app.setErrorHandler(async (error, request, reply) => {
-    request.log.error({ err: error }, 'proxy error')
     if (reply.sent || reply.raw.headersSent) return
+    // A failed upstream body stream already copied the upstream's headers (content-type,
+    // content-length, content-encoding...) onto the raw response: they are not ours to send.
+    const requestId = reply.getHeader('x-request-id')
+    const version = reply.getHeader('x-switchyard-version')
+    for (const name of reply.raw.getHeaderNames()) reply.raw.removeHeader(name)
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+    if (requestId !== undefined) reply.header('x-request-id', requestId)
+    if (version !== undefined) reply.header('x-switchyard-version', version)
+    const upstream = upstreamBodyFailure(error)
+    if (upstream) return reply.code(upstream.status).send({ code: upstream.code, message: upstream.message })
+    request.log.error({ err: error }, 'proxy error')
     return reply.code(500).send({ code: 'INTERNAL', message: 'internal error' })
   })
 

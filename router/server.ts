@@ -6,6 +6,7 @@ import { RouteRules } from './http/route-rules.js'
 import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
+import { startTracing } from '../telemetry/tracing.js'
 
 export interface RunningRouter {
   proxy: FastifyInstance
@@ -66,7 +67,10 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     throw error
   }
   const proxyApp = proxy
-  proxyApp.log.info({ routes: proxyConfig.routes.length, registry: settings.registry }, `router listening on ${urlOf(proxyApp, settings.host)}, admin on ${urlOf(admin, settings.adminHost)}`)
+  proxyApp.log.info(
+    { routes: proxyConfig.routes.length, registry: settings.registry },
+    `router listening on ${urlOf(proxyApp, settings.host)}, admin on ${urlOf(admin, settings.adminHost)}`
+  )
 
   let closing: Promise<void> | undefined
   return {
@@ -96,16 +100,21 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
 
 /** The foreground process: start, then drain and exit 0 on SIGTERM/SIGINT. */
 export async function runRouter(settings: RouterSettings): Promise<void> {
+  const tracing = await startTracing('switchyard-router')
   const running = await startRouter(settings)
+  running.proxy.log.info(tracing.description)
   const stop = (signal: string) => {
     running.proxy.log.info(`${signal} received, draining`)
-    running.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        running.proxy.log.error({ err: error }, 'close failed')
-        process.exit(1)
-      }
-    )
+    running
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          running.proxy.log.error({ err: error }, 'close failed')
+          process.exit(1)
+        }
+      )
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))

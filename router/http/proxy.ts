@@ -37,6 +37,18 @@ const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOS
 class RouteTimeout extends Error {}
 class ClientGone extends Error {}
 
+/**
+ * The answer for an upstream body that failed before its first byte reached the client
+ * (Fastify sends the status line with the first chunk, so the status can still change).
+ */
+export function upstreamBodyFailure(error: unknown): { status: number; code: ErrorCode; message: string } | undefined {
+  if (error instanceof RouteTimeout) return { status: 504, code: 'ROUTE_TIMEOUT', message: error.message }
+  const code = (error as { code?: unknown } | null)?.code
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { status: 504, code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' }
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return { status: 502, code: 'UPSTREAM_RESET', message: 'the upstream connection failed before the response body' }
+  return undefined
+}
+
 type Failure = { code: ErrorCode; message: string }
 
 /**
@@ -102,7 +114,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
     budget.recordRequest(clock())
 
     const abort = new AbortController()
-    const timer = setTimeout(() => abort.abort(new RouteTimeout()), rule.timeoutMs)
+    const timer = setTimeout(() => abort.abort(new RouteTimeout(`no answer from ${route.name} ${version.name} within ${rule.timeoutMs} ms`)), rule.timeoutMs)
     const inflight = metrics.inflight.labels(route.name)
     inflight.inc()
     reply.raw.once('close', () => {
@@ -111,6 +123,11 @@ export function createProxyHandler(deps: ProxyDependencies) {
       if (!reply.raw.writableFinished) abort.abort(new ClientGone())
     })
 
+    // undici destroys the body of a failed attempt, so its unread rest can never be drained:
+    // the next request on this keep-alive connection would wait behind it for good.
+    const closeIfBodyUnread = () => {
+      if (hasBody && !raw.complete) reply.header('connection', 'close')
+    }
     let failedOn: Endpoint | undefined
     let retries = 0
     let failure: Failure | undefined
@@ -139,6 +156,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
           const reason = abort.signal.reason
           if (reason instanceof ClientGone) return reply
           clearTimeout(timer)
+          closeIfBodyUnread()
           return refuse(reply, 504, 'ROUTE_TIMEOUT', `no answer from ${route.name} ${version.name} within ${rule.timeoutMs} ms`)
         }
         const code = (error as { code?: string }).code ?? ''
@@ -156,7 +174,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
               : connectFailed
                 ? { code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${route.name} ${version.name} at ${endpoint.address}` }
                 : { code: 'UPSTREAM_RESET', message: `the connection to ${route.name} ${version.name} at ${endpoint.address} failed before a response` }
-        const bodyUntouched = !hasBody || !raw.readableDidRead
+        // undici destroys a request body stream when the attempt fails: a destroyed body cannot be sent again
+        const bodyUntouched = !hasBody || (!raw.readableDidRead && !raw.destroyed)
         const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || IDEMPOTENT.has(method))
         if (retryable && retries < rule.retries && budget.tryRetry(clock())) {
           retries++
@@ -174,14 +193,10 @@ export function createProxyHandler(deps: ProxyDependencies) {
           metrics.ejections.inc({ service: route.name, version: version.name })
           log.warn({ service: route.name, version: version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
         }
-        if (
-          (status === 502 || status === 503) &&
-          IDEMPOTENT.has(method) &&
-          (!hasBody || !raw.readableDidRead) &&
-          retries < rule.retries &&
-          version.endpoints.length > 1 &&
-          budget.tryRetry(clock())
-        ) {
+        const retryable =
+          (status === 502 || status === 503) && IDEMPOTENT.has(method) && (!hasBody || !raw.readableDidRead) && retries < rule.retries && version.endpoints.length > 1
+        if (retryable && !budget.tryRetry(clock())) metrics.retryBudgetExhausted.inc({ service: route.name })
+        else if (retryable) {
           retries++
           failedOn = endpoint
           metrics.retries.inc({ service: route.name, version: version.name })
@@ -200,6 +215,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
       return reply.send(response.body)
     }
     clearTimeout(timer)
+    closeIfBodyUnread()
     const status = failure.code === 'UPSTREAM_TIMEOUT' || failure.code === 'UPSTREAM_CONNECT_TIMEOUT' ? 504 : failure.code === 'NO_HEALTHY_INSTANCE' ? 503 : 502
     return refuse(reply, status, failure.code, failure.message)
   }

@@ -68,6 +68,8 @@ export class MessageRouter {
       try {
         const session = await this.options.adapter.connect()
         this.session = session
+        // stop() while connecting found no session to close: close this one instead of consuming
+        if (!this.running) throw new Error('stopped while connecting')
         const relays = config.topics.map(
           (topic) =>
             new TopicRelay({

@@ -9,6 +9,7 @@ import { RabbitMqAdapter, redactAmqpUrl } from './brokers/rabbitmq-broker.js'
 import { loadMessageRouterConfig, type MessageRouterConfig, type MessageRouterSettings } from './config.js'
 import { MessageRouter } from './message-router.js'
 import { MessageMetrics } from './metrics.js'
+import { startTracing } from '../../telemetry/tracing.js'
 
 export interface RunningMessageRouter {
   admin: FastifyInstance
@@ -74,12 +75,16 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
 }
 
 export async function runMessageRouter(settings: MessageRouterSettings): Promise<void> {
+  const tracing = await startTracing('switchyard-message-router')
   const running = await startMessageRouter(settings)
   const stop = () => {
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1)
-    )
+    running
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1)
+      )
   }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)

@@ -2,6 +2,7 @@ import { bucketOf } from '../../core/buckets.js'
 import { isValidName } from '../../core/names.js'
 import type { RouteTable, VersionRoute } from '../../core/route-table.js'
 import { pickRandom, pickSticky, pickWeighted } from '../../core/version-picker.js'
+import { childContext, currentTracing, endSpan, extractContext, injectContext, SpanKind } from '../../telemetry/tracing.js'
 import type { BrokerSession, Delivery, MessageHeaders, OutgoingMessage } from './brokers/broker.js'
 import { queuesOf, type MessageRouterConfig, type TopicConfig } from './config.js'
 import type { MessageMetrics } from './metrics.js'
@@ -133,10 +134,40 @@ export class TopicRelay {
     const declared = this.declared.get(this.queues.version(version.name))
     if (declared === undefined) await this.versionQueue(version.name)
     else await declared
-    await this.deps.session.publish(
-      this.queues.version(version.name),
-      forward(delivery, { ...delivery.headers, [MessageHeader.version]: version.name, [MessageHeader.topic]: topic.name })
-    )
+    const headers: MessageHeaders = { ...delivery.headers, [MessageHeader.version]: version.name, [MessageHeader.topic]: topic.name }
+    const tracing = currentTracing()
+    if (!tracing.enabled) {
+      await this.deps.session.publish(this.queues.version(version.name), forward(delivery, headers))
+    } else {
+      // consumer span (child of the producer's context) -> producer span for the version queue
+      const queue = this.queues.version(version.name)
+      const attributes = {
+        'messaging.destination.name': topic.name,
+        'messaging.message.id': delivery.messageId ?? '',
+        'switchyard.version': version.name,
+        'switchyard.version.weight': version.weight / 100
+      }
+      const consumer = tracing.tracer.startSpan(
+        `${topic.name} process`,
+        { kind: SpanKind.CONSUMER, attributes: { ...attributes, 'messaging.operation.type': 'process', 'switchyard.registry.revision': this.deps.tables.table.revision } },
+        extractContext(delivery.headers)
+      )
+      const producer = tracing.tracer.startSpan(
+        `${queue} publish`,
+        { kind: SpanKind.PRODUCER, attributes: { ...attributes, 'messaging.operation.type': 'publish', 'messaging.destination.name': queue } },
+        childContext(consumer)
+      )
+      injectContext(producer, headers)
+      try {
+        await this.deps.session.publish(queue, forward(delivery, headers))
+        endSpan(producer)
+        endSpan(consumer)
+      } catch (error) {
+        endSpan(producer, (error as Error).message)
+        endSpan(consumer, (error as Error).message)
+        throw error
+      }
+    }
     metrics.messages.inc({ topic: topic.name, version: version.name, outcome: 'routed' })
   }
 

@@ -1,4 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
+import { traceRequests } from '../../telemetry/fastify-tracing.js'
+import { currentTracing } from '../../telemetry/tracing.js'
 
 export interface ApiSettings {
   service: string
@@ -14,6 +16,7 @@ export interface ApiSettings {
 /** The demo upstream ("atseashop/api"): answers who it is and what it was asked. */
 export function buildApiApp(settings: ApiSettings): FastifyInstance {
   const app = Fastify({ logger: false })
+  traceRequests(app, currentTracing())
   const random = settings.random ?? Math.random
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, payload, done) => {

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { parseConfig } from '../../core/config.js'
 import { InstanceAgent } from '../../registry/client/instance-agent.js'
 import { buildApiApp } from './app.js'
+import { startTracing } from '../../telemetry/tracing.js'
 
 /** A sample service's settings, all from env (it is started by the local stack and compose). */
 export const SampleServiceSettings = Type.Object({
@@ -21,6 +22,7 @@ export const SampleServiceSettings = Type.Object({
 
 export async function runApiService(env: Readonly<Record<string, string | undefined>> = process.env): Promise<void> {
   const settings = parseConfig(SampleServiceSettings, {}, env)
+  const tracing = await startTracing(settings.service, { env, serviceVersion: settings.version })
   const log = (event: string, detail: Record<string, unknown> = {}) =>
     process.stdout.write(JSON.stringify({ time: new Date().toISOString(), service: settings.service, version: settings.version, event, ...detail }) + '\n')
   const instance = settings.instanceId ?? `${settings.service}-${settings.version}-${hostname()}-${process.pid}`
@@ -44,6 +46,7 @@ export async function runApiService(env: Readonly<Record<string, string | undefi
     log('draining', { drainMs: settings.drainMs })
     await agent.stop(settings.drainMs)
     await app.close()
+    await tracing.shutdown()
     process.exit(0)
   }
   process.once('SIGTERM', () => void stop())

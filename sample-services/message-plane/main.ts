@@ -4,6 +4,7 @@ import { MemoryBrokerAdapter } from '../../router/messages/brokers/memory-broker
 import { parseMessageRouterSettings } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
 import { OrdersWorker } from '../orders-worker/worker.js'
+import { startTracing } from '../../telemetry/tracing.js'
 
 /**
  * The local stack's message plane: an in-memory broker lives in one process, so the
@@ -13,6 +14,8 @@ import { OrdersWorker } from '../orders-worker/worker.js'
 const env = process.env
 const settings = parseMessageRouterSettings({}, { ...env, SWITCHYARD_BROKER: 'memory', SWITCHYARD_TOPICS: env.SWITCHYARD_TOPICS ?? 'orders=orders-worker' })
 const adapter = new MemoryBrokerAdapter()
+// One process, one tracer: message router and workers appear as one service here.
+const tracing = await startTracing('switchyard-message-plane')
 const log = (event: string, detail: Record<string, unknown> = {}) =>
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), component: 'message-plane', event, ...detail }) + '\n')
 const running = await startMessageRouter(settings, { adapter })
@@ -44,6 +47,7 @@ const stop = async () => {
   await running.close()
   await Promise.all(workers.map((worker) => worker.stop()))
   await stats.close()
+  await tracing.shutdown()
   process.exit(0)
 }
 process.once('SIGTERM', () => void stop())

@@ -1,5 +1,6 @@
 import type { BrokerAdapter, BrokerSession, Delivery } from '../../router/messages/brokers/broker.js'
 import { queuesOf } from '../../router/messages/config.js'
+import { currentTracing, endSpan, extractContext, SpanKind } from '../../telemetry/tracing.js'
 
 export interface OrdersWorkerStats {
   version: string
@@ -68,9 +69,19 @@ export class OrdersWorker {
       session.nack(delivery.tag, false)
       return
     }
+    const tracing = currentTracing()
+    // The worker continues the trace the message carries (producer -> message router -> worker).
+    const span = tracing.enabled
+      ? tracing.tracer.startSpan(
+          `${this.stats.queue} process`,
+          { kind: SpanKind.CONSUMER, attributes: { 'messaging.destination.name': this.stats.queue, 'messaging.message.id': delivery.messageId ?? '' } },
+          extractContext(delivery.headers)
+        )
+      : undefined
     this.stats.handled++
     if (delivery.redelivered) this.stats.redelivered++
     this.stats.lastOrder = order
     session.ack(delivery.tag, false)
+    if (span) endSpan(span)
   }
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { request } from 'undici'
+import { traceRequests } from '../../telemetry/fastify-tracing.js'
+import { currentTracing, injectContext } from '../../telemetry/tracing.js'
 
 export interface WebfrontSettings {
   version: string
@@ -14,16 +16,20 @@ export interface WebfrontSettings {
 /** The demo front end ("atseashop/webfront"): a page that calls api through the router, and an order form. */
 export function buildWebfrontApp(settings: WebfrontSettings): FastifyInstance {
   const app = Fastify({ logger: false })
+  traceRequests(app, currentTracing())
   app.get('/healthz', async () => ({ status: 'ok' }))
 
-  const callApi = async (requestId: string) => {
-    const response = await request(`${settings.routerUrl}/api/catalog`, { headers: { 'x-request-id': requestId } })
+  const callApi = async (requestId: string, span: import('@opentelemetry/api').Span | null) => {
+    const headers: Record<string, string> = { 'x-request-id': requestId }
+    // The call to api continues this request's trace: webfront -> router -> api.
+    if (span) injectContext(span, headers)
+    const response = await request(`${settings.routerUrl}/api/catalog`, { headers })
     return { status: response.statusCode, version: response.headers['x-switchyard-version'], body: (await response.body.json()) as unknown }
   }
 
   app.get('/', async (req, reply) => {
     const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : randomUUID()
-    const api = await callApi(requestId).catch((error: Error) => ({ status: 502, version: undefined, body: { error: error.message } }))
+    const api = await callApi(requestId, req.span).catch((error: Error) => ({ status: 502, version: undefined, body: { error: error.message } }))
     reply.header('content-type', 'text/html; charset=utf-8')
     return `<!doctype html><html><head><title>atsea shop</title></head><body>
 <h1>atsea shop (webfront ${settings.version})</h1>
@@ -35,13 +41,14 @@ export function buildWebfrontApp(settings: WebfrontSettings): FastifyInstance {
 
   app.get('/api-call', async (req) => {
     const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : randomUUID()
-    return { webfront: settings.version, api: await callApi(requestId) }
+    return { webfront: settings.version, api: await callApi(requestId, req.span) }
   })
 
   app.post('/orders', async (req, reply) => {
     const order = { id: randomUUID(), placedAt: new Date().toISOString(), by: settings.instance }
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-switchyard-key': order.id }
     if (typeof req.headers['x-request-id'] === 'string') headers['x-request-id'] = req.headers['x-request-id']
+    if (req.span) injectContext(req.span, headers)
     const response = await request(`${settings.messageRouterUrl}/v1/topics/orders/messages`, { method: 'POST', headers, body: JSON.stringify(order) })
     const answer = (await response.body.json()) as unknown
     return reply.code(response.statusCode === 202 ? 202 : 502).send({ order, published: answer })

@@ -11,6 +11,8 @@ class RabbitSession implements BrokerSession {
   private end!: (error: Error | undefined) => void
   private closing = false
   private consumeChannel: Channel | undefined
+  /** consume calls one at a time: prefetch and consume are two RPCs on one shared channel */
+  private consuming: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly connection: ChannelModel,
@@ -56,7 +58,13 @@ class RabbitSession implements BrokerSession {
     })
   }
 
-  async consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+    const started = this.consuming.then(() => this.startConsumer(queue, prefetch, onDelivery))
+    this.consuming = started.catch(() => {})
+    return started
+  }
+
+  private async startConsumer(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
     this.consumeChannel ??= await this.openConsumeChannel()
     const channel = this.consumeChannel
     await channel.prefetch(prefetch)
@@ -76,6 +84,12 @@ class RabbitSession implements BrokerSession {
 
   async close(): Promise<void> {
     this.closing = true
+    // Channels first: amqplib multiplexes channels, so a connection close can overtake acks
+    // still buffered on the consume channel and the broker would redeliver those messages.
+    // A channel's own close follows its acks. (Skipped once the connection is gone.)
+    for (const channel of [this.consumeChannel, this.publishChannel, this.control]) {
+      if (channel) await Promise.race([channel.close().catch(() => {}), this.ended])
+    }
     await this.connection.close().catch(() => {})
     this.end(undefined)
   }

@@ -1,0 +1,40 @@
+import type { Span } from '@opentelemetry/api'
+import type { FastifyInstance } from 'fastify'
+import { endSpan, extractContext, SpanKind, type Tracing } from './tracing.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the request's server span when tracing is on */
+    span: Span | null
+  }
+}
+
+/**
+ * A server span per request for the registry and the sample services (the router makes
+ * its own on the hot path). The span continues the caller's trace, and the request's
+ * logger carries trace_id and span_id so log lines lead to their trace.
+ */
+export function traceRequests(app: FastifyInstance, tracing: Tracing): void {
+  app.decorateRequest('span', null)
+  if (!tracing.enabled) return
+  app.addHook('onRequest', async (request) => {
+    const span = tracing.tracer.startSpan(
+      request.method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0], 'client.address': request.ip } },
+      extractContext(request.headers as Record<string, unknown>)
+    )
+    request.span = span
+    const { traceId, spanId } = span.spanContext()
+    request.log = request.log.child({ trace_id: traceId, span_id: spanId })
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const span = request.span
+    if (!span) return
+    if (request.routeOptions.url) {
+      span.updateName(`${request.method} ${request.routeOptions.url}`)
+      span.setAttribute('http.route', request.routeOptions.url)
+    }
+    span.setAttribute('http.response.status_code', reply.statusCode)
+    endSpan(span, reply.statusCode >= 500 ? `HTTP ${reply.statusCode}` : undefined)
+  })
+}

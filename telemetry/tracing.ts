@@ -1,0 +1,144 @@
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base'
+
+/**
+ * One tracing set-up for every switchyard process, configured by the standard OTEL_*
+ * variables: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_EXPORTER (otlp,
+ * jaeger, console, none), OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT,
+ * OTEL_EXPORTER_JAEGER_ENDPOINT, OTEL_TRACES_SAMPLER / _ARG, OTEL_PROPAGATORS (W3C
+ * tracecontext and baggage by default; b3, b3multi, jaeger on request).
+ *
+ * With nothing set tracing stays off and costs nothing: the SDK is not even loaded,
+ * `enabled` is false and callers skip span work entirely.
+ */
+export interface Tracing {
+  readonly enabled: boolean
+  readonly tracer: Tracer
+  /** one line for start-up output: what is exported where, or how to turn it on */
+  readonly description: string
+  shutdown(): Promise<void>
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+function chooseExporter(env: Env): 'otlp' | 'jaeger' | 'console' | 'none' {
+  const configured = env.OTEL_TRACES_EXPORTER?.split(',')[0]?.trim().toLowerCase()
+  if (configured === 'otlp' || configured === 'jaeger' || configured === 'console' || configured === 'none') return configured
+  if (configured) throw new Error(`OTEL_TRACES_EXPORTER=${configured} is not supported: use otlp, jaeger, console or none`)
+  return env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'none'
+}
+
+let active: Tracing | undefined
+
+/**
+ * Starts tracing for this process (once; later calls return the same set-up).
+ * `spanProcessors` replaces the exporter choice (tests pass an in-memory exporter).
+ */
+export async function startTracing(defaultServiceName: string, options: { env?: Env; spanProcessors?: SpanProcessor[]; serviceVersion?: string } = {}): Promise<Tracing> {
+  if (active) return active
+  const env = options.env ?? process.env
+  const serviceName = env.OTEL_SERVICE_NAME || defaultServiceName
+  const exporter = options.spanProcessors ? 'custom' : chooseExporter(env)
+  if (exporter === 'none' || env.OTEL_SDK_DISABLED === 'true') {
+    active = {
+      enabled: false,
+      tracer: trace.getTracer('switchyard'),
+      description: 'tracing off (set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 to send traces to Jaeger)',
+      shutdown: async () => {}
+    }
+    return active
+  }
+  // Loaded only when tracing is on: the SDK and its exporters take a while to import.
+  const [{ NodeSDK }, { resourceFromAttributes }, { BatchSpanProcessor, ConsoleSpanExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-base')
+  ])
+  let spanProcessors = options.spanProcessors
+  if (!spanProcessors) {
+    const exporterInstance =
+      exporter === 'jaeger'
+        ? new (await import('@opentelemetry/exporter-jaeger')).JaegerExporter()
+        : exporter === 'console'
+          ? new ConsoleSpanExporter()
+          : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()
+    // Small batches, sent often: traces show up in Jaeger while a canary is being watched.
+    spanProcessors = [new BatchSpanProcessor(exporterInstance, { scheduledDelayMillis: 1_000, maxExportBatchSize: 512, maxQueueSize: 8_192 })]
+  }
+  if (active) return active
+  const sdk = new NodeSDK({
+    serviceName,
+    spanProcessors,
+    instrumentations: [],
+    ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {})
+  })
+  sdk.start()
+  const target =
+    exporter === 'otlp'
+      ? `OTLP to ${env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT}`
+      : exporter === 'jaeger'
+        ? `Jaeger Thrift to ${env.OTEL_EXPORTER_JAEGER_ENDPOINT ?? 'the agent (UDP)'}`
+        : exporter
+  active = {
+    enabled: true,
+    tracer: trace.getTracer('switchyard'),
+    description: `tracing on as ${serviceName}: ${target}, sampler ${env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on'}${env.OTEL_TRACES_SAMPLER_ARG ? ` ${env.OTEL_TRACES_SAMPLER_ARG}` : ''}`,
+    shutdown: () => sdk.shutdown()
+  }
+  return active
+}
+
+/** The process's tracing, or a disabled one if nobody started it. */
+export function currentTracing(): Tracing {
+  return active ?? { enabled: false, tracer: trace.getTracer('switchyard'), description: 'tracing off', shutdown: async () => {} }
+}
+
+type Carrier = Record<string, unknown>
+
+const headerGetter = {
+  keys: (carrier: Carrier) => Object.keys(carrier),
+  get: (carrier: Carrier, key: string) => {
+    const value = carrier[key] ?? carrier[key.toLowerCase()]
+    if (Array.isArray(value)) return value.map(String)
+    return value === undefined || value === null ? undefined : String(value)
+  }
+}
+const headerSetter = {
+  set: (carrier: Carrier, key: string, value: string) => {
+    carrier[key] = value
+  }
+}
+
+/** The trace context that came with a request or message (traceparent, b3...). */
+export function extractContext(headers: Carrier): Context {
+  return propagation.extract(context.active(), headers, headerGetter)
+}
+
+/** Writes the context of `span` into outgoing headers (or message headers). */
+export function injectContext(span: Span, headers: Carrier): void {
+  propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter)
+}
+
+export function startSpan(tracer: Tracer, name: string, kind: SpanKind, parent: Context, attributes: Attributes): Span {
+  return tracer.startSpan(name, { kind, attributes }, parent)
+}
+
+export function childContext(span: Span): Context {
+  return trace.setSpan(context.active(), span)
+}
+
+/** Marks a span failed (5xx, timeout, lost connection) and ends it. */
+export function endSpan(span: Span, error?: string): void {
+  if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error })
+  span.end()
+}
+
+/** For pino's `mixin`: the active trace and span ids, so log lines join their traces. */
+export function traceLogFields(): Record<string, string> {
+  const span = trace.getSpan(context.active())
+  if (!span) return {}
+  const { traceId, spanId } = span.spanContext()
+  return { trace_id: traceId, span_id: spanId }
+}
+
+export { SpanKind }
