@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Span } from '@opentelemetry/api'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { ErrorCode } from '../../core/errors.js'
@@ -6,6 +7,7 @@ import { pickEndpoint } from '../../core/instance-picker.js'
 import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
 import { RetryBudget } from '../../core/retry-budget.js'
 import type { RouteTable, VersionRoute } from '../../core/route-table.js'
+import { childContext, currentTracing, endSpan, extractContext, injectContext, SpanKind, type Tracing } from '../../telemetry/tracing.js'
 import type { ProxyConfig } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
@@ -28,6 +30,7 @@ export interface ProxyDependencies {
   log: FastifyBaseLogger
   clock?: () => number
   random?: () => number
+  tracing?: Tracing
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
@@ -65,6 +68,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
   const budgets = new Map<string, RetryBudget>()
   const budgetSettings = { ratio: config.retries.budgetRatio, minPerSecond: config.retries.minPerSecond, windowSeconds: 10 }
   const { firstByteMs, idleMs } = config.timeouts
+  const tracing = deps.tracing ?? currentTracing()
+  const tracer = tracing.tracer
   const onFallback = (from: VersionRoute<Endpoint>) => metrics.fallbacks.inc({ service: from.service, version: from.name })
 
   function refuse(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
@@ -77,6 +82,29 @@ export function createProxyHandler(deps: ProxyDependencies) {
     const headers = raw.headers
     const requestId = acceptableRequestId(headers['x-request-id']) ?? randomUUID()
     reply.header('x-request-id', requestId)
+    // Tracing off costs one branch per request; on, a server span covers the whole exchange.
+    let serverSpan: Span | undefined
+    if (tracing.enabled) {
+      const span = tracer.startSpan(
+        raw.method ?? 'GET',
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': raw.method ?? 'GET',
+            'url.path': (raw.url ?? '/').split('?')[0],
+            'client.address': raw.socket.remoteAddress ?? '',
+            'switchyard.request_id': requestId
+          }
+        },
+        extractContext(headers)
+      )
+      serverSpan = span
+      reply.raw.once('close', () => {
+        const status = reply.raw.statusCode
+        span.setAttribute('http.response.status_code', status)
+        endSpan(span, status >= 500 ? `HTTP ${status}` : reply.raw.writableFinished ? undefined : 'client went away')
+      })
+    }
 
     // Node's parser already refuses most smuggling shapes; these are the ones it lets by.
     const transferEncoding = headers['transfer-encoding']
@@ -96,6 +124,16 @@ export function createProxyHandler(deps: ProxyDependencies) {
     const version = choice.version
     reply.header('x-switchyard-version', version.name)
     request.routed = { service: route.name, version: version.name }
+    serverSpan?.updateName(`${raw.method ?? 'GET'} ${rule.name}`)
+    serverSpan?.setAttributes({
+      'http.route': rule.pathPrefix ?? '/',
+      'switchyard.route': rule.name,
+      'switchyard.service': route.name,
+      'switchyard.version': version.name,
+      'switchyard.version.weight': version.weight / 100,
+      'switchyard.registry.revision': tables.table.revision,
+      'switchyard.choice': choice.reason
+    })
 
     const method = raw.method ?? 'GET'
     const path = rule.stripPrefix && rule.pathPrefix !== undefined ? stripPrefix(url, rule.pathPrefix) : url
@@ -139,6 +177,25 @@ export function createProxyHandler(deps: ProxyDependencies) {
         break
       }
       endpoint.inflight++
+      let attemptSpan: Span | undefined
+      if (serverSpan) {
+        attemptSpan = tracer.startSpan(
+          method,
+          {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              'http.request.method': method,
+              'server.address': endpoint.instance.host,
+              'server.port': endpoint.instance.port,
+              'switchyard.instance': endpoint.instance.id,
+              'switchyard.version': version.name,
+              'switchyard.retry_count': retries
+            }
+          },
+          childContext(serverSpan)
+        )
+        injectContext(attemptSpan, forwarded)
+      }
       let response: Dispatcher.ResponseData
       try {
         response = await endpoint.pool.request({
@@ -152,6 +209,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
         })
       } catch (error) {
         endpoint.inflight--
+        if (attemptSpan) endSpan(attemptSpan, (error as Error).message)
         if (abort.signal.aborted) {
           const reason = abort.signal.reason
           if (reason instanceof ClientGone) return reply
@@ -188,6 +246,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
       }
 
       const status = response.statusCode
+      attemptSpan?.setAttribute('http.response.status_code', status)
       if (status >= 500) {
         if (recordFailure(endpoint, version.endpoints, clock(), outlier)) {
           metrics.ejections.inc({ service: route.name, version: version.name })
@@ -202,12 +261,17 @@ export function createProxyHandler(deps: ProxyDependencies) {
           metrics.retries.inc({ service: route.name, version: version.name })
           await response.body.dump().catch(() => {})
           endpoint.inflight--
+          if (attemptSpan) endSpan(attemptSpan, `HTTP ${status}, retried`)
           continue
         }
       } else {
         recordSuccess(endpoint, clock(), outlier)
       }
-      response.body.once('close', () => endpoint.inflight--)
+      response.body.once('close', () => {
+        endpoint.inflight--
+        if (attemptSpan) endSpan(attemptSpan, status >= 500 ? `HTTP ${status}` : undefined)
+      })
+      serverSpan?.setAttribute('switchyard.retries', retries)
       reply.code(status)
       reply.headers(downstreamHeaders(response.headers))
       reply.header('x-request-id', requestId)
