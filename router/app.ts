@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { RouteTable } from '../core/route-table.js'
 import type { ProxyConfig } from './config.js'
+import { acceptableRequestId } from './http/forwarding-headers.js'
 import { createProxyHandler, upstreamBodyFailure } from './http/proxy.js'
 import { RouteRules } from './http/route-rules.js'
 import type { RouterMetrics } from './metrics.js'
@@ -43,8 +45,10 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
     logger: options.logger ?? false,
     // One log line per request would cost more than the proxying; metrics count requests.
     logController: new LogController({ disableRequestLogging: true }),
-    // Request IDs are ours (x-request-id).
+    // The request id is the client's sane x-request-id or a new one; log lines carry it.
     requestIdHeader: false,
+    genReqId: (request) => acceptableRequestId(request.headers['x-request-id']) ?? randomUUID(),
+    requestIdLogLabel: 'request_id',
     clientErrorHandler,
     forceCloseConnections: 'idle',
     return503OnClosing: false

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { Span } from '@opentelemetry/api'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
@@ -11,7 +10,7 @@ import { childContext, currentTracing, endSpan, extractContext, injectContext, S
 import type { ProxyConfig } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
-import { acceptableRequestId, addressMatches, buildBlockList, downstreamHeaders, upstreamHeaders } from './forwarding-headers.js'
+import { addressMatches, buildBlockList, downstreamHeaders, upstreamHeaders } from './forwarding-headers.js'
 import { stripPrefix, type RouteRules } from './route-rules.js'
 import { VersionChooser } from './version-choice.js'
 
@@ -80,7 +79,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
   return async function proxy(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const raw = request.raw
     const headers = raw.headers
-    const requestId = acceptableRequestId(headers['x-request-id']) ?? randomUUID()
+    // Fastify made it from the client's x-request-id (or a new one): see app.ts genReqId.
+    const requestId = request.id
     reply.header('x-request-id', requestId)
     // Tracing off costs one branch per request; on, a server span covers the whole exchange.
     let serverSpan: Span | undefined
