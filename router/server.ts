@@ -38,7 +38,6 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     connections: proxyConfig.upstream.connectionsPerInstance
   })
   let connected = false
-  let proxy: FastifyInstance | undefined
   const source = new RouteTableSource({
     registryUrl: settings.registry,
     token: settings.token,
@@ -47,15 +46,16 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     onConnectionChange: (state, error) => {
       connected = state === 'connected'
       // Once per transition, never per attempt: an outage is one line, not a flood.
-      if (connected) proxy?.log.info({ registry: settings.registry }, 'connected to the registry watch stream')
-      else proxy?.log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
+      // (`proxy` below exists by then: the watch starts after it is built.)
+      if (connected) proxy.log.info({ registry: settings.registry }, 'connected to the registry watch stream')
+      else proxy.log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
     },
     onApplied: (table) => {
       metrics.revision.set(table.revision)
       metrics.lastUpdate.set(Date.now() / 1000)
     }
   })
-  proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, logger })
+  const proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, logger })
   const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
   source.start()

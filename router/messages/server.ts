@@ -31,7 +31,6 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
   const brokerLabel = adapter.kind === 'memory' ? 'memory' : redactAmqpUrl(settings.broker)
   const log = pino({ level: settings.logLevel, name: 'message-router' })
   const metrics = new MessageMetrics()
-  let router: MessageRouter | undefined
   const source = new RouteTableSource<InstanceRecord>({
     registryUrl: settings.registry,
     token: settings.token,
@@ -42,10 +41,11 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
     },
     onApplied: (table) => {
       metrics.revision.set(table.revision)
-      router?.onTable()
+      // Only fires after start(), when `router` below exists.
+      router.onTable()
     }
   })
-  router = new MessageRouter({ adapter, config, tables: source, metrics, log, brokerLabel })
+  const router = new MessageRouter({ adapter, config, tables: source, metrics, log, brokerLabel })
   const admin = buildMessageAdminApp({ router, config, tables: source, metrics, brokerLabel })
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
   source.start()

@@ -24,6 +24,8 @@ function forward(delivery: Delivery, headers: MessageHeaders): OutgoingMessage {
 interface Pending {
   tag: number
   settled: boolean
+  /** given back with a nack: not to be covered by an ack */
+  returned: boolean
 }
 
 export interface RelayDependencies {
@@ -84,7 +86,7 @@ export class TopicRelay {
 
   private onDelivery(delivery: Delivery): void {
     const { metrics, topic } = this.deps
-    const entry: Pending = { tag: delivery.tag, settled: false }
+    const entry: Pending = { tag: delivery.tag, settled: false, returned: false }
     this.pending.push(entry)
     metrics.inflight.inc({ topic: topic.name })
     if (delivery.redelivered) metrics.redeliveries.inc({ topic: topic.name })
@@ -95,8 +97,13 @@ export class TopicRelay {
         this.settle(entry)
       },
       (error: Error) => {
-        // Not confirmed: the broker keeps the message (it returns when this session ends).
+        // Not confirmed: give it back to the topic queue now, so one refused publish cannot
+        // hold up the acks of everything behind it. (If the session is gone, the broker
+        // returns it anyway.)
         this.deps.onError(error)
+        this.deps.session.nack(entry.tag, true)
+        entry.returned = true
+        this.settle(entry)
       }
     )
   }
@@ -104,7 +111,11 @@ export class TopicRelay {
   private settle(entry: Pending): void {
     entry.settled = true
     let last: Pending | undefined
-    while (this.pending.length > 0 && (this.pending[0] as Pending).settled) last = this.pending.shift()
+    while (this.pending.length > 0 && (this.pending[0] as Pending).settled) {
+      const head = this.pending.shift() as Pending
+      // A multiple ack covers every outstanding tag up to it; returned ones are no longer outstanding.
+      if (!head.returned) last = head
+    }
     if (last) this.deps.session.ack(last.tag, true)
     this.deps.metrics.inflight.dec({ topic: this.deps.topic.name })
   }

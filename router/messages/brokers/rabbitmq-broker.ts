@@ -74,12 +74,22 @@ class RabbitSession implements BrokerSession {
     })
   }
 
+  // On a closed channel amqplib throws; the broker returns those messages anyway, so settling
+  // after the session ended (a confirm that resolved just before the drop) is a no-op.
   ack(tag: number, multiple: boolean): void {
-    this.consumeChannel?.ack({ fields: { deliveryTag: tag } } as ConsumeMessage, multiple)
+    try {
+      this.consumeChannel?.ack({ fields: { deliveryTag: tag } } as ConsumeMessage, multiple)
+    } catch {
+      /* the session has ended */
+    }
   }
 
   nack(tag: number, requeue: boolean): void {
-    this.consumeChannel?.nack({ fields: { deliveryTag: tag } } as ConsumeMessage, false, requeue)
+    try {
+      this.consumeChannel?.nack({ fields: { deliveryTag: tag } } as ConsumeMessage, false, requeue)
+    } catch {
+      /* the session has ended */
+    }
   }
 
   async close(): Promise<void> {
