@@ -1,0 +1,735 @@
+/**
+ * docker-compose.yml, deploy/prometheus.yml and deploy/grafana checked against the code,
+ * without a Docker engine: the Compose Specification schema, the files and subcommands
+ * each service runs, the env each is given (from the settings schemas, imported), every
+ * port (resolved by the components' own config parsers from the flags and env compose
+ * passes), the healthcheck one-liners and the two shell entrypoints (run here for real),
+ * the Prometheus targets and the Grafana dashboard's metric names.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { networkInterfaces } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { Ajv } from 'ajv'
+import type { TObject, TSchema } from '@sinclair/typebox'
+import { parse as parseYaml } from 'yaml'
+import { parseConfig, settingMeta } from '../../core/config.js'
+import { parseRegistryConfig, RegistrySettings } from '../../registry/config.js'
+import { loadProxyConfig, parseRouterSettings, RouterSettings } from '../../router/config.js'
+import { MessageRouterSettings, parseMessageRouterSettings } from '../../router/messages/config.js'
+import { SampleServiceSettings } from '../../sample-services/api/server.js'
+import { OrdersWorkerSettings } from '../../sample-services/orders-worker/settings.js'
+import { WebfrontSettings } from '../../sample-services/webfront/settings.js'
+import { startTestRegistry, TOKENS } from '../helpers/registry-harness.js'
+import {
+  cleanEnv,
+  composePath,
+  composeSchemaPath,
+  dockerfilePath,
+  environmentOf,
+  execForm,
+  copyArgs,
+  freePort,
+  isIgnored,
+  parseDockerfile,
+  portsOf,
+  projectRoot,
+  readCompose,
+  readComposeRaw,
+  readDockerignore,
+  run,
+  sourceOf
+} from './helpers.js'
+
+const TOKEN = 'compose-test-admin-token-0123456789'
+const compose = readCompose({ SWITCHYARD_ADMIN_TOKEN: TOKEN })
+const services: Record<string, any> = compose.services
+const stages = parseDockerfile(readFileSync(dockerfilePath, 'utf8'))
+const finalStage = stages.at(-1)!
+const imageEntrypoint = execForm(finalStage.instructions.findLast((i) => i.keyword === 'ENTRYPOINT')!)
+const imageCmdInstruction = finalStage.instructions.findLast((i) => i.keyword === 'CMD')
+const imageCmd = imageCmdInstruction ? execForm(imageCmdInstruction) : []
+const ignoreRules = readDockerignore()
+const cli = join(projectRoot, 'dist', 'cli', 'main.js')
+
+/**
+ * Environment variables a process may be given although no settings schema declares
+ * them. The OTEL_* names are the OpenTelemetry specification's standard SDK variables,
+ * read by the SDK that telemetry/tracing.ts starts (service name, exporter, endpoint,
+ * sampler, propagators; README "Tracing"), not by our schemas; an explicit list, so a
+ * misspelt name fails.
+ * NODE_ENV is read by Node.js libraries (the image sets it to production).
+ */
+const ENV_READ_OUTSIDE_SCHEMAS = new Set([
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_JAEGER_ENDPOINT',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_PROPAGATORS',
+  'OTEL_SDK_DISABLED',
+  'NODE_ENV'
+])
+
+/**
+ * Ports the third-party images listen on by default (their own documentation); not
+ * switchyard's code, so taken as given.
+ */
+const THIRD_PARTY: Record<string, { image: RegExp; ports: Record<number, string> }> = {
+  rabbitmq: { image: /^rabbitmq:4[.\d]*-management$/, ports: { 5672: 'AMQP', 15672: 'management UI', 15692: 'Prometheus metrics (rabbitmq_prometheus plugin)' } },
+  jaeger: { image: /^jaegertracing\/jaeger:2\.\d+\.\d+$/, ports: { 4317: 'OTLP gRPC', 4318: 'OTLP HTTP', 16686: 'UI' } },
+  prometheus: { image: /^prom\/prometheus:v3\./, ports: { 9090: 'web and API' } },
+  grafana: { image: /^grafana\/grafana:\d/, ports: { 3000: 'web' } }
+}
+
+interface Listener {
+  port: number
+  host: string
+  /** paths served there ('*' for the proxy: anything) */
+  paths: string[]
+}
+
+interface SwitchyardProcess {
+  service: string
+  kind: 'registry' | 'router' | 'message-router' | 'cli-client' | 'sample'
+  /** the TypeScript source of the file node runs */
+  source: string
+  settings?: TObject
+  config: Record<string, any>
+  listeners: Listener[]
+  /** env names this process reads */
+  reads: Set<string>
+  /** CLI subcommands it runs, e.g. ['router'] or ['weights get', 'weights set'] */
+  subcommands: string[]
+  flags: string[]
+}
+
+const SAMPLES: Record<string, { settings: TObject; paths: string[]; registersAs: (config: any) => string }> = {
+  'sample-services/api/main.ts': { settings: SampleServiceSettings, paths: ['/healthz', '/'], registersAs: (config) => config.service },
+  'sample-services/webfront/main.ts': { settings: WebfrontSettings, paths: ['/healthz', '/'], registersAs: () => 'webfront' },
+  'sample-services/orders-worker/main.ts': { settings: OrdersWorkerSettings, paths: ['/healthz', '/stats'], registersAs: () => 'orders-worker' }
+}
+
+const isSwitchyard = (service: any) => service.build !== undefined || service.image === services.registry?.image
+
+function envNames(settings: TObject): Set<string> {
+  return new Set(Object.values(settings.properties).map((property) => settingMeta(property as TSchema).env))
+}
+
+/** --flag value pairs -> settings keys (flags the settings declare, or the program's --registry/--token). */
+function flagsFor(settings: TObject, args: string[]): { flags: Record<string, unknown>; names: string[] } {
+  const byFlag = new Map(Object.entries(settings.properties).map(([key, property]) => [settingMeta(property as TSchema).flag, key]))
+  const flags: Record<string, unknown> = {}
+  const names: string[] = []
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i] as string
+    if (!flag.startsWith('--') || args[i + 1] === undefined) throw new Error(`cannot read "${args.join(' ')}" as --flag value pairs`)
+    const key = byFlag.get(flag.slice(2))
+    if (!key) throw new Error(`${flag} is not a setting of this component`)
+    flags[key] = args[i + 1]
+    names.push(flag)
+  }
+  return { flags, names }
+}
+
+/** What a compose service runs, resolved the way docker does: entrypoint + command over the image's. */
+function describe(name: string, service: any): SwitchyardProcess {
+  const entrypoint: string[] = service.entrypoint ?? imageEntrypoint
+  const command: string[] = service.command ?? (service.entrypoint ? [] : imageCmd)
+  if (!Array.isArray(entrypoint) || !Array.isArray(command)) throw new Error(`${name}: write entrypoint and command as lists`)
+  const env = environmentOf(service)
+  if (entrypoint[0] === 'node' && entrypoint[1] === 'dist/cli/main.js' && entrypoint.length === 2) {
+    const [subcommand, ...args] = command as [string, ...string[]]
+    const source = sourceOf(entrypoint[1])
+    if (subcommand === 'registry') {
+      const { flags, names } = flagsFor(RegistrySettings, args)
+      const config = parseRegistryConfig(flags, env)
+      // SWITCHYARD_ADMIN_TOKEN is read by registry/server.ts besides the schema (dockerfile.test.ts proves it works)
+      const reads = new Set([...envNames(RegistrySettings), 'SWITCHYARD_ADMIN_TOKEN'])
+      return {
+        service: name,
+        kind: 'registry',
+        source,
+        settings: RegistrySettings,
+        config,
+        reads,
+        subcommands: [subcommand],
+        flags: names,
+        listeners: [{ port: config.port, host: config.host, paths: ['/healthz', '/readyz', '/metrics', '/v1/'] }]
+      }
+    }
+    if (subcommand === 'router') {
+      const { flags, names } = flagsFor(RouterSettings, args)
+      const config = parseRouterSettings(flags, env)
+      return {
+        service: name,
+        kind: 'router',
+        source,
+        settings: RouterSettings,
+        config,
+        reads: envNames(RouterSettings),
+        subcommands: [subcommand],
+        flags: names,
+        listeners: [
+          { port: config.port, host: config.host, paths: ['*'] },
+          { port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes'] }
+        ]
+      }
+    }
+    if (subcommand === 'message-router') {
+      const { flags, names } = flagsFor(MessageRouterSettings, args)
+      const config = parseMessageRouterSettings(flags, env)
+      return {
+        service: name,
+        kind: 'message-router',
+        source,
+        settings: MessageRouterSettings,
+        config,
+        reads: envNames(MessageRouterSettings),
+        subcommands: [subcommand],
+        flags: names,
+        listeners: [{ port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes', '/v1/topics/'] }]
+      }
+    }
+    throw new Error(`${name}: no check knows the subcommand "${subcommand}" yet`)
+  }
+  if (entrypoint[0] === '/bin/sh' && entrypoint[1] === '-c' && typeof entrypoint[2] === 'string') {
+    const script = entrypoint[2]
+    if (/exec node "\$@"/.test(script)) {
+      // the sample entrypoint: `node <command>`
+      const [file] = command as [string]
+      const source = sourceOf(file)
+      const sample = SAMPLES[source]
+      if (!sample) throw new Error(`${name}: ${source} is not a known sample service`)
+      const config = parseConfig(sample.settings, {}, env) as Record<string, any>
+      return {
+        service: name,
+        kind: 'sample',
+        source,
+        settings: sample.settings,
+        config,
+        reads: envNames(sample.settings),
+        subcommands: [],
+        flags: [],
+        listeners: [{ port: config.port, host: config.host, paths: sample.paths }]
+      }
+    }
+    const calls = [...script.matchAll(/node (dist\/cli\/main\.js) (\w[\w-]*)(?: (get|set)\b)?/g)]
+    if (calls.length === 0) throw new Error(`${name}: cannot tell what the entrypoint script runs`)
+    const source = sourceOf(calls[0]![1] as string)
+    const subcommands = [...new Set(calls.map((call) => [call[2], call[3]].filter(Boolean).join(' ')))]
+    return { service: name, kind: 'cli-client', source, config: {}, reads: new Set(), subcommands, flags: [], listeners: [] }
+  }
+  throw new Error(`${name}: no check knows the entrypoint ${JSON.stringify(entrypoint)}`)
+}
+
+const processes = Object.entries(services)
+  .filter(([, service]) => isSwitchyard(service))
+  .map(([name, service]) => describe(name, service))
+const processOf = (name: string) => processes.find((p) => p.service === name)
+
+/** Options, commands and env names from commander's help text. */
+function readHelp(text: string) {
+  const section = (title: string) => {
+    const at = text.indexOf(`\n${title}:\n`)
+    if (at < 0) return ''
+    const rest = text.slice(at + title.length + 3)
+    const end = rest.search(/\n\S/)
+    return end < 0 ? rest : rest.slice(0, end)
+  }
+  return {
+    options: [...section('Options').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1] as string),
+    commands: [...section('Commands').matchAll(/^ {2}([\w-]+)/gm)].map((m) => m[1] as string),
+    env: [...text.matchAll(/env:\s+(\w+)/g)].map((m) => m[1] as string)
+  }
+}
+
+const helpTexts = new Map<string, Promise<ReturnType<typeof readHelp>>>()
+function help(args: string[]) {
+  const key = args.join(' ')
+  if (!helpTexts.has(key)) helpTexts.set(key, readHelpOf(args))
+  return helpTexts.get(key)!
+}
+
+async function readHelpOf(args: string[]) {
+  const result = await run(process.execPath, [cli, ...args, '--help'], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 30_000 })
+  if (result.code !== 0) throw new Error(`switchyard ${args.join(' ')} --help exited ${result.code}: ${result.stderr}`)
+  return readHelp(result.stdout)
+}
+
+/** host:port pairs of URLs in a text (http, https, amqp, amqps; user:password@ skipped). */
+function urlsIn(text: string): { url: string; host: string; port: number }[] {
+  return [...text.matchAll(/\b(?:https?|amqps?):\/\/(?:[^@/\s"']+@)?([A-Za-z0-9_.-]+):(\d+)[^\s"']*/g)].map((m) => ({ url: m[0], host: m[1] as string, port: Number(m[2]) }))
+}
+
+/** Whether something in the compose network can reach service:port, and what answers there. */
+function reachable(host: string, port: number): { ok: boolean; why: string; paths?: string[] } {
+  const target = processOf(host)
+  if (target) {
+    const listener = target.listeners.find((l) => l.port === port)
+    if (!listener) return { ok: false, why: `${host} listens on ${target.listeners.map((l) => l.port).join(', ') || 'no port'}, not ${port}` }
+    if (listener.host !== '0.0.0.0') return { ok: false, why: `${host} listens on ${listener.host}:${port}, unreachable from other containers` }
+    return { ok: true, why: `${host}:${port}`, paths: listener.paths }
+  }
+  const third = THIRD_PARTY[host]
+  if (third && services[host]) return third.ports[port] ? { ok: true, why: `${host}:${port} (${third.ports[port]})` } : { ok: false, why: `${host} does not listen on ${port}` }
+  return { ok: false, why: `${host} is not a service of the compose file` }
+}
+
+t.test('the compose file validates against the Compose Specification (draft-07)', async (t) => {
+  const schema = JSON.parse(readFileSync(composeSchemaPath, 'utf8'))
+  // The file names its meta-schema "https://json-schema.org/draft-07/schema" (no "#"), an
+  // id Ajv does not register; Ajv's default dialect is draft-07 itself.
+  delete schema.$schema
+  const ajv = new Ajv({ strict: false, allErrors: true, allowUnionTypes: true })
+  const validate = ajv.compile(schema)
+  const ok = validate(compose)
+  t.ok(ok, 'valid: ' + ajv.errorsText(validate.errors, { separator: '\n' }))
+  t.notOk(validate({ services: { registry: { ...services.registry, depends_on: { jaeger: { condition: 'when_ready' } } } } }), 'and the schema does reject a broken service')
+  t.notOk(validate({ services: { registry: { ...services.registry, healtcheck: {} } } }), 'and a misspelt key')
+  t.equal(compose.name, 'switchyard')
+})
+
+t.test('the admin token comes from the environment, required, and is never in the file', async (t) => {
+  const refusal = { name: 'InterpolationError', message: /SWITCHYARD_ADMIN_TOKEN is missing a value: set SWITCHYARD_ADMIN_TOKEN to a secret of 16 or more characters/ }
+  t.throws(() => readCompose({}), refusal, 'compose refuses to start without SWITCHYARD_ADMIN_TOKEN, and says why')
+  t.throws(() => readCompose({ SWITCHYARD_ADMIN_TOKEN: '' }), refusal, 'or with an empty one')
+  const raw = readComposeRaw()
+  const tokenUses: string[] = []
+  for (const [name, service] of Object.entries<any>(raw.services)) {
+    for (const [key, value] of Object.entries(environmentOf(service))) {
+      if (/TOKEN|PASSWORD|SECRET/.test(key) && !key.startsWith('GF_')) tokenUses.push(`${name}.${key}`)
+      if (/TOKEN/.test(key)) t.match(value, /^\$\{SWITCHYARD_ADMIN_TOKEN:\?[^}]+\}$/, `${name}.${key} is \${SWITCHYARD_ADMIN_TOKEN:?...}`)
+    }
+  }
+  t.ok(tokenUses.includes('registry.SWITCHYARD_ADMIN_TOKEN'), 'the registry gets the admin token')
+  for (const p of processes.filter((p) => p.reads.has('SWITCHYARD_TOKEN') || p.kind === 'cli-client')) {
+    t.equal(environmentOf(services[p.service]).SWITCHYARD_TOKEN, TOKEN, `${p.service} gets a token for the registry (the admin token, for the demo)`)
+  }
+  t.notMatch(readFileSync(composePath, 'utf8'), /SWITCHYARD_ADMIN_TOKEN:\s*["']?[A-Za-z0-9]{16,}/, 'no literal token')
+})
+
+t.test('every build context and Dockerfile exists', async (t) => {
+  let builds = 0
+  for (const [name, service] of Object.entries<any>(services)) {
+    if (!service.build) continue
+    builds++
+    const build = typeof service.build === 'string' ? { context: service.build } : service.build
+    const context = join(projectRoot, build.context)
+    t.ok(existsSync(context), `${name}: context ${build.context} exists`)
+    t.ok(existsSync(join(context, build.dockerfile ?? 'Dockerfile')), `${name}: ${build.dockerfile} exists`)
+    t.equal(service.image, services.registry.image, `${name}: one image name for every switchyard service`)
+  }
+  t.ok(builds >= 10, 'every switchyard service builds from the repository')
+})
+
+t.test('every command is a file of the built package, a real subcommand and real flags', async (t) => {
+  t.same(imageEntrypoint, ['node', 'dist/cli/main.js'], 'the image runs the CLI by default')
+  const workdir = finalStage.instructions.findLast((i) => i.keyword === 'WORKDIR')?.rest
+  t.equal(workdir, '/app', 'relative dist/ paths resolve from /app')
+  const top = await help([])
+  await Promise.all(processes.flatMap((p) => p.subcommands.map((subcommand) => help([subcommand.split(' ')[0] as string]))))
+  for (const p of processes) {
+    const file = join(projectRoot, p.source)
+    t.ok(existsSync(file), `${p.service}: runs dist/${p.source.replace(/\.ts$/, '.js')}, compiled from ${p.source}`)
+    t.notOk(isIgnored(p.source, ignoreRules), `${p.service}: ${p.source} is in the build context`)
+    for (const subcommand of p.subcommands) {
+      const [first, second] = subcommand.split(' ') as [string, string | undefined]
+      t.ok(top.commands.includes(first), `${p.service}: \`switchyard ${first}\` exists`)
+      const sub = await help([first])
+      if (second) t.ok(sub.commands.includes(second), `${p.service}: \`switchyard ${subcommand}\` exists`)
+      for (const flag of p.flags) t.ok(sub.options.includes(flag) || top.options.includes(flag), `${p.service}: \`switchyard ${first}\` takes ${flag}`)
+    }
+  }
+  // absolute paths in commands are files the image's last stage copies from the repository
+  const copied = finalStage.instructions
+    .filter((i) => i.keyword === 'COPY' && !i.flags.from)
+    .flatMap((i) => {
+      const { sources, destination } = copyArgs(i)
+      return sources.length === 1 && !destination.endsWith('/') ? [{ source: sources[0] as string, at: join('/app', destination) }] : []
+    })
+  for (const p of processes) {
+    for (const arg of [...(services[p.service].command ?? [])]) {
+      if (typeof arg !== 'string' || !arg.startsWith('/app/')) continue
+      const copy = copied.find((c) => c.at === arg)
+      t.ok(copy, `${p.service}: ${arg} is copied into the image`)
+      if (copy) t.ok(existsSync(join(projectRoot, copy.source)), `${p.service}: ${copy.source} exists`)
+    }
+  }
+  const router = processOf('router')!
+  const proxy = await loadProxyConfig({ config: join(projectRoot, 'deploy', 'router.yaml') })
+  t.ok(proxy.routes.length > 0, 'deploy/router.yaml is a valid router config')
+  const registered = new Set(processes.filter((p) => p.kind === 'sample').map((p) => SAMPLES[p.source]!.registersAs(p.config)))
+  for (const route of proxy.routes) t.ok(registered.has(route.service), `route ${route.name ?? route.match.pathPrefix} -> ${route.service}: compose runs that service`)
+  t.ok(router.flags.includes('--config'), 'the router gets its config file')
+})
+
+t.test('every env var a switchyard service is given is one its code reads', async (t) => {
+  const top = await help([])
+  for (const p of processes) {
+    const reads = p.kind === 'cli-client' ? new Set(top.env) : p.reads
+    t.ok(reads.size > 0, `${p.service}: knows what its code reads`)
+    for (const key of Object.keys(environmentOf(services[p.service]))) {
+      t.ok(reads.has(key) || ENV_READ_OUTSIDE_SCHEMAS.has(key), `${p.service}: ${key} is read by ${p.kind === 'sample' ? p.source : `switchyard ${p.subcommands.join(', ')}`}`)
+    }
+  }
+})
+
+t.test('every switchyard process is told where to send traces', async (t) => {
+  t.match(services.jaeger?.image, THIRD_PARTY.jaeger!.image, 'Jaeger v2 all-in-one runs')
+  for (const p of processes) {
+    if (p.kind === 'cli-client') continue // a one-shot `switchyard weights` call: no tracing there
+    const env = environmentOf(services[p.service])
+    t.ok(env.OTEL_SERVICE_NAME, `${p.service}: OTEL_SERVICE_NAME=${env.OTEL_SERVICE_NAME}`)
+    t.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://jaeger:4318', `${p.service}: OTLP over HTTP to Jaeger`)
+  }
+})
+
+t.test('ports: published, health-checked and linked ports are the ones the code listens on', async (t) => {
+  const expected: Record<string, number[]> = { registry: [8761], router: [8080, 9901], 'message-router': [9902] }
+  for (const [name, ports] of Object.entries(expected)) {
+    t.same(
+      processOf(name)!.listeners.map((l) => l.port),
+      ports,
+      `${name} listens on ${ports.join(' and ')}`
+    )
+  }
+  t.same(
+    portsOf(services.router).find((p) => p.target === 8080),
+    { target: 8080, published: 8080 },
+    'the router is public on 8080'
+  )
+  for (const p of processes) {
+    for (const port of portsOf(services[p.service])) {
+      const listener = p.listeners.find((l) => l.port === port.target)
+      t.ok(listener, `${p.service}: publishes ${port.target}, a port it listens on`)
+      t.equal(listener?.host, '0.0.0.0', `${p.service}: ${port.target} listens on every interface of the container`)
+    }
+    // every URL a process is given points at a service and port that answer
+    const env = environmentOf(services[p.service])
+    const texts = [...Object.entries(env).map(([key, value]) => `${key}=${value}`), ...(services[p.service].command ?? []).map(String)]
+    for (const text of texts) {
+      for (const url of urlsIn(text)) {
+        const target = reachable(url.host, url.port)
+        t.ok(target.ok, `${p.service}: ${url.url} -> ${target.why}`)
+      }
+    }
+  }
+  t.equal(processOf('router')!.config.registry, 'http://registry:8761', 'the router reads the registry in the network')
+  t.equal(processOf('message-router')!.config.broker, 'amqp://guest:guest@rabbitmq:5672', 'the message router uses RabbitMQ')
+  t.equal(processOf('message-router')!.config.topics, 'orders=orders-worker', 'orders go to orders-worker')
+  const webfront = processOf('webfront-v13')!.config
+  t.equal(webfront.routerUrl, 'http://router:8080', 'webfront calls api through the router')
+  t.equal(webfront.messageRouterUrl, 'http://message-router:9902', 'webfront publishes orders to the message router')
+  for (const name of ['orders-worker-v1', 'orders-worker-v2']) t.equal(processOf(name)!.config.broker, 'amqp://guest:guest@rabbitmq:5672', `${name} consumes from RabbitMQ`)
+  // third-party services publish only their own ports
+  for (const [name, third] of Object.entries(THIRD_PARTY)) {
+    t.match(services[name]?.image, third.image, `${name} runs ${services[name]?.image}`)
+    for (const port of portsOf(services[name])) t.ok(third.ports[port.target], `${name}: publishes ${port.target} (${third.ports[port.target]})`)
+  }
+  const published = Object.values<any>(services).flatMap((s) => portsOf(s).map((p) => p.published))
+  for (const port of [8080, 16686, 4318, 9090, 3000]) t.ok(published.includes(port), `port ${port} is published`)
+  t.equal(new Set(published).size, published.length, 'no host port is published twice')
+  // the registry's data directory is a volume
+  const registry = processOf('registry')!
+  const mounts = (services.registry.volumes ?? []).map((v: any) => (typeof v === 'string' ? v.split(':') : [v.source, v.target]))
+  t.ok(
+    mounts.some(([source, target]: [string, string]) => target === registry.config.dataDir && compose.volumes && source in compose.volumes),
+    `the registry's --data-dir ${registry.config.dataDir} is a named volume`
+  )
+})
+
+/** The URL a `node -e "fetch('...')..."` healthcheck fetches. */
+function healthcheckUrl(service: any): URL | undefined {
+  const test = service.healthcheck?.test
+  if (!Array.isArray(test) || test[0] !== 'CMD' || test[1] !== 'node' || test[2] !== '-e') return undefined
+  const match = /fetch\('([^']+)'\)/.exec(test[3] as string)
+  return match ? new URL(match[1] as string) : undefined
+}
+
+t.test('healthchecks probe the readiness endpoints on the ports the code listens on', async (t) => {
+  for (const p of processes) {
+    if (p.kind === 'cli-client') {
+      t.equal(services[p.service].restart, 'no', `${p.service}: a one-shot job is not restarted`)
+      continue
+    }
+    const url = healthcheckUrl(services[p.service])
+    t.ok(url, `${p.service}: has a node -e "fetch(...)" healthcheck (the slim image has no curl)`)
+    if (!url) continue
+    t.equal(url.hostname, '127.0.0.1', `${p.service}: probes itself`)
+    const listener = p.listeners.find((l) => l.port === Number(url.port))
+    t.ok(listener, `${p.service}: probes port ${url.port}, where it listens`)
+    const wanted = p.kind === 'sample' ? '/healthz' : '/readyz'
+    t.equal(url.pathname, wanted, `${p.service}: probes ${wanted}`)
+    t.ok(listener?.paths.includes(url.pathname), `${p.service}: ${url.pathname} is served on that port`)
+  }
+  // docker runs the one-liner: it must exit 0 on 200 and 1 on an error status or no answer
+  const serve = (status: number) =>
+    new Promise<Server>((resolve) => {
+      const server = createServer((_request, response) => response.writeHead(status, { 'content-type': 'application/json' }).end('{}'))
+      server.listen(0, '127.0.0.1', () => resolve(server))
+    })
+  const [healthy, unhealthy] = await Promise.all([serve(200), serve(503)])
+  t.teardown(() => {
+    healthy.close()
+    unhealthy.close()
+  })
+  const portOf = (server: Server) => (server.address() as { port: number }).port
+  const silent = await freePort()
+  const snippets = new Set(processes.map((p) => services[p.service].healthcheck?.test?.[3]).filter((s): s is string => typeof s === 'string'))
+  t.ok(snippets.size > 0, 'found the healthcheck one-liners')
+  const exitCode = async (snippet: string, port: number) =>
+    (await run(process.execPath, ['-e', snippet.replace(/http:\/\/127\.0\.0\.1:\d+/, `http://127.0.0.1:${port}`)], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 20_000 })).code
+  for (const snippet of snippets) {
+    const [onOk, onError, onSilence] = await Promise.all([exitCode(snippet, portOf(healthy)), exitCode(snippet, portOf(unhealthy)), exitCode(snippet, silent)])
+    t.equal(onOk, 0, 'healthy on 200')
+    t.equal(onError, 1, 'unhealthy on 503')
+    t.equal(onSilence, 1, 'unhealthy when nothing answers')
+  }
+})
+
+t.test('start-up order: depends_on waits for health where it matters', async (t) => {
+  for (const [name, service] of Object.entries<any>(services)) {
+    const dependsOn = service.depends_on ?? {}
+    const entries: [string, any][] = Array.isArray(dependsOn) ? dependsOn.map((d: string) => [d, { condition: 'service_started' }]) : Object.entries(dependsOn)
+    for (const [target, options] of entries) {
+      t.ok(services[target], `${name} depends on ${target}, a service`)
+      if (options.condition === 'service_healthy') t.ok(services[target]?.healthcheck?.test, `${name} waits for ${target} to be healthy: ${target} has a healthcheck`)
+      if (options.condition === 'service_completed_successfully') t.equal(services[target]?.restart, 'no', `${name} waits for ${target} to complete: ${target} runs once`)
+    }
+  }
+  const condition = (name: string, target: string) => services[name]?.depends_on?.[target]?.condition
+  for (const p of processes) {
+    if (p.kind !== 'registry') t.equal(condition(p.service, 'registry'), 'service_healthy', `${p.service} starts once the registry is ready`)
+    if (p.kind === 'sample') t.equal(condition(p.service, 'init-weights'), 'service_completed_successfully', `${p.service} registers after the first splits are set`)
+    if (urlsIn(JSON.stringify(services[p.service])).some((u) => u.host === 'rabbitmq'))
+      t.equal(condition(p.service, 'rabbitmq'), 'service_healthy', `${p.service} starts once RabbitMQ is up`)
+  }
+})
+
+t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orders workers per version', async (t) => {
+  const versions = (registersAs: string) =>
+    processes
+      .filter((p) => p.kind === 'sample' && SAMPLES[p.source]!.registersAs(p.config) === registersAs)
+      .map((p) => ({ service: p.service, version: p.config.version, replicas: Number(services[p.service].deploy?.replicas ?? 1) }))
+  t.same(versions('api'), [
+    { service: 'api-v13', version: 'v1.3', replicas: 5 },
+    { service: 'api-v14', version: 'v1.4', replicas: 1 }
+  ])
+  const webfront = versions('webfront')
+  t.same(
+    webfront.map((w) => w.version),
+    ['v1.3', 'v1.4']
+  )
+  t.ok(webfront[0]!.replicas >= 1 && webfront[0]!.replicas <= 10, `webfront v1.3 runs ${webfront[0]!.replicas} replicas (scale to the use case's 10 with --scale)`)
+  t.same(
+    versions('orders-worker').map((w) => w.version),
+    ['v1', 'v2']
+  )
+  for (const p of processes.filter((p) => p.kind === 'sample')) {
+    const service = services[p.service]
+    t.notOk(service.container_name, `${p.service}: no container_name, so it can scale`)
+    t.same(portsOf(service), [], `${p.service}: no published port, so replicas do not collide`)
+    t.equal(p.config.host, '0.0.0.0', `${p.service}: listens on the container's interfaces`)
+    t.equal(services[p.service].entrypoint?.[2], services['api-v13'].entrypoint?.[2], `${p.service}: advertises its own address (the sample entrypoint)`)
+  }
+})
+
+t.test('the sample entrypoint advertises the container its own IPv4 address', async (t) => {
+  const [shell, dashC, script, zero] = services['api-v13'].entrypoint as string[]
+  const probe = ['-e', "process.stdout.write(process.env.SWITCHYARD_ADVERTISE_HOST ?? '<unset>')"]
+  const own = Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i?.family === 'IPv4' && !i.internal)?.address
+  const result = await run(shell as string, [dashC as string, script as string, zero as string, ...probe], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 10_000 })
+  if (own) {
+    t.equal(result.code, 0, result.stderr)
+    t.equal(result.stdout, own, `advertises ${own}, this machine's (container's) non-loopback address`)
+    t.notMatch(result.stdout, /^127\./, 'never loopback')
+  } else {
+    t.not(result.code, 0, 'with no non-loopback address it fails rather than advertising 127.0.0.1')
+  }
+  const preset = await run(shell as string, [dashC as string, script as string, zero as string, ...probe], {
+    cwd: projectRoot,
+    env: cleanEnv({ SWITCHYARD_ADVERTISE_HOST: 'api.internal' }),
+    timeoutMs: 10_000
+  })
+  t.equal(preset.stdout, 'api.internal', 'an address given in the environment wins')
+})
+
+t.test('init-weights sets the first splits once and keeps a split set since', async (t) => {
+  const registry = await startTestRegistry()
+  t.teardown(registry.destroy)
+  const [shell, dashC, script] = services['init-weights'].entrypoint as string[]
+  const env = cleanEnv({ ...environmentOf(services['init-weights']), SWITCHYARD_REGISTRY_URL: registry.url, SWITCHYARD_TOKEN: TOKENS.admin })
+  const runInit = () => run(shell as string, [dashC as string, script as string], { cwd: projectRoot, env, timeoutMs: 60_000 })
+  const weights = async (service: string) => {
+    const answer = await registry.call('GET', `/v1/services/${service}/weights`, { token: 'reader' })
+    return answer.status === 200 ? answer.json.weights : undefined
+  }
+  const first = await runInit()
+  t.equal(first.code, 0, first.stderr)
+  const api = await weights('api')
+  t.equal(api['v1.3'], 100, 'api v1.3 takes every request')
+  t.equal(api['v1.4'] ?? 0, 0, 'api v1.4 stays dark (weight 0), as the README says')
+  t.equal((await weights('webfront'))['v1.3'], 100)
+  t.same(await weights('orders-worker'), { v1: 90, v2: 10 })
+  // every version a weight names is one compose runs, for every service compose runs
+  const running = new Map<string, Set<string>>()
+  for (const p of processes.filter((p) => p.kind === 'sample')) {
+    const name = SAMPLES[p.source]!.registersAs(p.config)
+    running.set(name, new Set([...(running.get(name) ?? []), p.config.version]))
+  }
+  for (const [service, versions] of running) {
+    const split = await weights(service)
+    t.ok(split, `${service} has a split before its instances start`)
+    for (const version of Object.keys(split ?? {})) t.ok(versions.has(version), `${service} ${version}: compose runs it`)
+  }
+  const set = await registry.call('PUT', '/v1/services/api/weights', { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
+  t.equal(set.status, 200, 'an operator moves the canary to 10%')
+  const again = await runInit()
+  t.equal(again.code, 0, again.stderr)
+  t.match(again.stdout, 'api: keeping the split in force')
+  t.same(await weights('api'), { 'v1.3': 90, 'v1.4': 10 }, 'a restart of the stack keeps the canary where the operator left it')
+  const down = await run(shell as string, [dashC as string, script as string], {
+    cwd: projectRoot,
+    env: { ...env, SWITCHYARD_REGISTRY_URL: 'http://127.0.0.1:1' },
+    timeoutMs: 60_000
+  })
+  t.not(down.code, 0, 'an unreachable registry fails the job instead of being taken for an empty one')
+})
+
+t.test('Prometheus scrapes every switchyard component where it serves /metrics', async (t) => {
+  const prometheus = services.prometheus
+  const configFlag = (prometheus.command as string[]).find((arg) => arg.startsWith('--config.file='))?.split('=')[1]
+  const mount = (prometheus.volumes as string[]).map((v) => v.split(':')).find(([, target]) => target === configFlag)
+  t.same(mount?.[0], './deploy/prometheus.yml', `deploy/prometheus.yml is mounted at ${configFlag}`)
+  const config = parseYaml(readFileSync(join(projectRoot, 'deploy', 'prometheus.yml'), 'utf8'))
+  const scraped = new Set<string>()
+  for (const job of config.scrape_configs) {
+    for (const target of job.static_configs.flatMap((s: any) => s.targets) as string[]) {
+      const [host, port] = target.split(':') as [string, string]
+      if (host === 'localhost') {
+        t.equal(`${job.job_name}:${port}`, 'prometheus:9090', 'only Prometheus scrapes itself on localhost')
+        continue
+      }
+      const answer = reachable(host, Number(port))
+      t.ok(answer.ok, `${job.job_name}: ${target} -> ${answer.why}`)
+      if (processOf(host)) {
+        t.equal(job.metrics_path ?? '/metrics', '/metrics', `${job.job_name}: scrapes /metrics`)
+        t.ok(answer.paths?.includes('/metrics'), `${job.job_name}: ${host} serves /metrics on ${port}`)
+        scraped.add(host)
+      }
+    }
+  }
+  t.same([...scraped].sort(), ['message-router', 'registry', 'router'], 'the registry, the router and the message router are scraped')
+})
+
+/** Metric names and label names the code registers (read from the metrics modules). */
+function registeredMetrics(): Map<string, { type: string; labels: string[] }> {
+  const metrics = new Map<string, { type: string; labels: string[] }>()
+  for (const file of ['router/metrics.ts', 'router/messages/metrics.ts', 'registry/metrics.ts']) {
+    const text = readFileSync(join(projectRoot, file), 'utf8')
+    const chunks = text.split(/new (?=(?:Counter|Gauge|Histogram)\()/).slice(1)
+    for (const chunk of chunks) {
+      const type = /^(\w+)/.exec(chunk)![1] as string
+      const name = /name: '([^']+)'/.exec(chunk)?.[1]
+      if (!name) continue
+      const labels = [...(/labelNames: \[([^\]]*)\]/.exec(chunk)?.[1] ?? '').matchAll(/'([^']+)'/g)].map((m) => m[1] as string)
+      metrics.set(name, { type, labels })
+    }
+  }
+  return metrics
+}
+
+/** Metric names a PromQL expression uses, with the labels its selectors and by() clauses name. */
+function promqlUses(expr: string): { metrics: string[]; labels: string[] } {
+  const metrics = [...expr.matchAll(/\b(switchyard_[a-z0-9_]+)/g)].map((m) => m[1] as string)
+  const labels = [
+    ...[...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...(m[1] as string).matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1] as string)),
+    ...[...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) =>
+      (m[1] as string)
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    )
+  ]
+  return { metrics, labels }
+}
+
+t.test('Grafana: provisioned datasource, and a dashboard that queries only metrics the code registers', async (t) => {
+  const grafana = services.grafana
+  const mounts = (grafana.volumes as string[]).map((v) => v.split(':') as [string, string, string?])
+  for (const [source] of mounts) t.ok(existsSync(join(projectRoot, source)), `${source} exists`)
+  for (const [name, service] of Object.entries<any>(services)) {
+    for (const volume of service.volumes ?? []) {
+      const source = typeof volume === 'string' ? volume.split(':')[0] : volume.source
+      if (source.startsWith('.')) t.ok(existsSync(join(projectRoot, source)), `${name}: bind mount ${source} exists`)
+    }
+  }
+  const mountedAt = (target: string) => mounts.find(([, at]) => at === target)?.[0]
+  const datasources = parseYaml(readFileSync(join(projectRoot, mountedAt('/etc/grafana/provisioning/datasources')!, 'prometheus.yml'), 'utf8'))
+  const datasource = datasources.datasources[0]
+  const url = new URL(datasource.url)
+  t.ok(reachable(url.hostname, Number(url.port)).ok, `the datasource reaches ${datasource.url}`)
+  const providers = parseYaml(readFileSync(join(projectRoot, mountedAt('/etc/grafana/provisioning/dashboards')!, 'switchyard.yml'), 'utf8'))
+  const dashboardsDir = providers.providers[0].options.path as string
+  const dashboardsSource = mountedAt(dashboardsDir)
+  t.ok(dashboardsSource, `the provider's path ${dashboardsDir} is mounted`)
+  const home = environmentOf(grafana).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH as string
+  t.ok(home.startsWith(dashboardsDir + '/') && existsSync(join(projectRoot, dashboardsSource!, home.slice(dashboardsDir.length))), `the home dashboard ${home} is there`)
+
+  const dashboard = JSON.parse(readFileSync(join(projectRoot, 'deploy', 'grafana', 'dashboards', 'switchyard.json'), 'utf8'))
+  const registered = registeredMetrics()
+  t.ok(registered.has('switchyard_requests_total') && registered.get('switchyard_request_duration_seconds')?.type === 'Histogram', 'read the registered metrics')
+  const panels: any[] = dashboard.panels.filter((p: any) => p.type !== 'row')
+  const exprs: string[] = panels.flatMap((p) => p.targets.map((target: any) => target.expr))
+  const variables: string[] = dashboard.templating.list.map((v: any) => (typeof v.query === 'string' ? v.query : v.query.query))
+  for (const expr of [...exprs, ...variables]) {
+    const uses = promqlUses(expr.replace(/^label_values\((\w+),\s*(\w+)\)$/, '$1{$2=""}'))
+    t.ok(uses.metrics.length > 0, `queries a switchyard metric: ${expr}`)
+    const allowed = new Set<string>()
+    for (const metric of uses.metrics) {
+      const base = metric.replace(/_(bucket|sum|count)$/, '')
+      const known = registered.get(metric) ?? (registered.get(base)?.type === 'Histogram' ? registered.get(base) : undefined)
+      t.ok(known, `${metric} is registered by the code`)
+      for (const label of known?.labels ?? []) allowed.add(label)
+      if (metric.endsWith('_bucket')) allowed.add('le')
+    }
+    for (const label of uses.labels) t.ok(allowed.has(label), `label ${label} exists on ${uses.metrics.join(', ')}`)
+  }
+  for (const panel of panels) t.equal(panel.datasource?.uid, datasource.uid, `${panel.title}: uses the provisioned datasource`)
+  const has = (pattern: RegExp, what: string) =>
+    t.ok(
+      exprs.some((e) => pattern.test(e)),
+      what
+    )
+  has(/sum by \(version\) \(rate\(switchyard_requests_total/, 'request rate per version')
+  has(/code=~"5\.\."/, 'error rate per version')
+  has(/histogram_quantile\(0\.5, sum by \(version, le\) \(rate\(switchyard_request_duration_seconds_bucket/, 'p50 latency per version')
+  has(/histogram_quantile\(0\.99, sum by \(version, le\) \(rate\(switchyard_request_duration_seconds_bucket/, 'p99 latency per version')
+  has(/sum by \(version\) \(rate\(switchyard_messages_total/, 'message routing per version')
+  t.equal(new Set(panels.map((p) => p.id)).size, panels.length, 'panel ids are unique')
+})
+
+t.test('the build context leaves out what the image must not carry', async (t) => {
+  for (const path of [
+    'node_modules/x/index.js',
+    'dist/cli/main.js',
+    '.git/config',
+    '.env',
+    '.switchyard/registry/journal.log',
+    'test/deploy/compose.test.ts',
+    'registry/node_modules/x'
+  ]) {
+    t.ok(isIgnored(path, ignoreRules), `${path} stays out of the build context`)
+  }
+  for (const path of ['package.json', 'package-lock.json', 'tsconfig.build.json', 'cli/main.ts', 'deploy/router.yaml', 'sample-services/api/main.ts']) {
+    t.notOk(isIgnored(path, ignoreRules), `${path} is in the build context`)
+  }
+})
