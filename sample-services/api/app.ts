@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { traceRequests } from '../../telemetry/fastify-tracing.js'
 import { currentTracing } from '../../telemetry/tracing.js'
 
@@ -27,7 +27,7 @@ export function buildApiApp(settings: ApiSettings): FastifyInstance {
     payload.on('error', done)
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
-  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs))
     if (settings.errorRate > 0 && random() < settings.errorRate) {
       return reply.code(500).send({ service: settings.service, version: settings.version, instance: settings.instance, error: 'injected failure' })

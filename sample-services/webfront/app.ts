@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { Span } from '@opentelemetry/api'
 import { request } from 'undici'
 import { traceRequests } from '../../telemetry/fastify-tracing.js'
 import { currentTracing, injectContext } from '../../telemetry/tracing.js'
@@ -19,7 +20,7 @@ export function buildWebfrontApp(settings: WebfrontSettings): FastifyInstance {
   traceRequests(app, currentTracing())
   app.get('/healthz', async () => ({ status: 'ok' }))
 
-  const callApi = async (requestId: string, span: import('@opentelemetry/api').Span | null) => {
+  const callApi = async (requestId: string, span: Span | null) => {
     const headers: Record<string, string> = { 'x-request-id': requestId }
     // The call to api continues this request's trace: webfront -> router -> api.
     if (span) injectContext(span, headers)

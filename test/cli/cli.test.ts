@@ -10,7 +10,8 @@ t.test('--help documents every command and the registry settings', async (t) => 
   t.match(top.stdout, 'SWITCHYARD_REGISTRY_URL')
   const registry = await runCli(['registry', '--help'])
   t.equal(registry.code, 0)
-  for (const flag of ['--port', '--data-dir', '--lease-seconds', '--renew-seconds', '--self-preservation-threshold', '--tokens-file', 'SWITCHYARD_DATA_DIR']) t.match(registry.stdout, flag)
+  for (const flag of ['--port', '--data-dir', '--lease-seconds', '--renew-seconds', '--self-preservation-threshold', '--tokens-file', 'SWITCHYARD_DATA_DIR'])
+    t.match(registry.stdout, flag)
   const router = await runCli(['router', '--help'])
   for (const flag of ['--port', '--admin-port', '--config', 'SWITCHYARD_ROUTER_PORT']) t.match(router.stdout, flag)
 })
@@ -51,7 +52,7 @@ t.test('errors are one clear line and a non-zero exit', async (t) => {
   for (const [args, caseEnv, code, message] of cases) {
     const result = await runCli(args, caseEnv)
     t.equal(result.code, code, args.join(' '))
-    t.match(result.stderr.trim(), message, args.join(" "))
+    t.match(result.stderr.trim(), message, args.join(' '))
     t.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`)
     t.notMatch(result.stderr, /at .*\.js:\d+/, 'no stack trace')
   }

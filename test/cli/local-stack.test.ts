@@ -40,7 +40,10 @@ t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on
   t.equal(order.statusCode, 202, 'an order is published to the orders topic')
   await order.body.dump()
   const messageAdmin = `http://127.0.0.1:${env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT}`
-  await waitFor(async () => ((await (await request(`${messageAdmin}/metrics`)).body.text()).includes('outcome="routed"} 1') ? true : undefined), 'the order routed to a worker version')
+  await waitFor(
+    async () => ((await (await request(`${messageAdmin}/metrics`)).body.text()).includes('outcome="routed"} 1') ? true : undefined),
+    'the order routed to a worker version'
+  )
   stack.child.kill('SIGINT')
   t.equal(await stack.exited, 0, 'exit 0 after Ctrl-C')
   t.match(stack.output(), 'Stopped.')

@@ -12,8 +12,11 @@ t.test('a key always hashes to the same bucket', async (t) => {
 t.test('buckets spread keys evenly', async (t) => {
   const counts = new Uint32Array(10)
   const keys = 100_000
-  for (let i = 0; i < keys; i++) { const decile = Math.floor(bucketOf(`user-${i}`) / 1000); counts[decile] = (counts[decile] ?? 0) + 1 }
-  for (const count of counts) t.ok(Math.abs(count - keys / 10) < keys / 10 * 0.05, `decile holds ${count}`)
+  for (let i = 0; i < keys; i++) {
+    const decile = Math.floor(bucketOf(`user-${i}`) / 1000)
+    counts[decile] = (counts[decile] ?? 0) + 1
+  }
+  for (const count of counts) t.ok(Math.abs(count - keys / 10) < (keys / 10) * 0.05, `decile holds ${count}`)
 })
 
 t.test('cumulative bounds map points to versions by weight', async (t) => {
@@ -32,5 +35,8 @@ t.test('growing the newest version keeps every key already on it (monotonic ramp
   const at50 = cumulativeBounds([5000, 5000])
   const onCanaryAt10 = keys.filter((key) => indexForPoint(at10, bucketOf(key)) === 1)
   t.ok(onCanaryAt10.length > 1800 && onCanaryAt10.length < 2200, `about 10% on the canary (${onCanaryAt10.length})`)
-  t.ok(onCanaryAt10.every((key) => indexForPoint(at50, bucketOf(key)) === 1), 'all still on the canary at 50%')
+  t.ok(
+    onCanaryAt10.every((key) => indexForPoint(at50, bucketOf(key)) === 1),
+    'all still on the canary at 50%'
+  )
 })

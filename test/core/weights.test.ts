@@ -13,10 +13,13 @@ function codeOf(input: unknown): string | undefined {
 
 t.test('accepts a split that adds up to exactly 100 and returns basis points in version order', async (t) => {
   const parsed = parseWeights({ 'v1.10': 0.01, 'v1.9': 99.99 })
-  t.same([...parsed.entries()], [
-    ['v1.9', 9999],
-    ['v1.10', 1]
-  ])
+  t.same(
+    [...parsed.entries()],
+    [
+      ['v1.9', 9999],
+      ['v1.10', 1]
+    ]
+  )
   t.same([...parseWeights({ a: 33.33, b: 33.33, c: 33.34 }).values()], [3333, 3333, 3334])
   t.same([...parseWeights({ a: 0.1, b: 0.2, c: 99.7 }).values()], [10, 20, 9970], 'binary fraction noise is not a third decimal')
 })

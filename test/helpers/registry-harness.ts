@@ -40,7 +40,11 @@ export interface TestRegistry {
   /** every log line the app wrote */
   logs: string[]
   /** an HTTP call to the listening registry; `token` is a role name from TOKENS or a raw value */
-  call(method: string, path: string, options?: { token?: keyof typeof TOKENS | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any; text: string }>
+  call(
+    method: string,
+    path: string,
+    options?: { token?: keyof typeof TOKENS | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any; text: string }>
   /** closes the app and store (the data dir stays until `destroy`) */
   close(): Promise<void>
   destroy(): Promise<void>
@@ -50,7 +54,9 @@ export interface TestRegistry {
  * A real registry on 127.0.0.1 with a port of its own, a file store in a fresh
  * temporary directory and a fake clock. Use `t.teardown(reg.destroy)`.
  */
-export async function startTestRegistry(options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & { dataDir?: string; clock?: FakeClock; heartbeatMs?: number; port?: number } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(
+  options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & { dataDir?: string; clock?: FakeClock; heartbeatMs?: number; port?: number } = {}
+): Promise<TestRegistry> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'switchyard-registry-')))
   const clock = options.clock ?? new FakeClock()
   const logs: string[] = []

@@ -145,7 +145,11 @@ t.test('acknowledged weights and instances survive SIGKILL', async (t) => {
     lastRevision = response.json.revision as number
   }
   const ids: string[] = []
-  for (const [version, port] of [['v1', 9001], ['v1', 9002], ['v2', 9003]] as const) {
+  for (const [version, port] of [
+    ['v1', 9001],
+    ['v1', 9002],
+    ['v2', 9003]
+  ] as const) {
     const response = await api(first.url, 'POST', '/v1/services/api/instances', { version, host: '127.0.0.1', port, id: `api-${port}` })
     t.equal(response.status, 201, `instance ${port} registered`)
     ids.push(response.json.id as string)
@@ -168,7 +172,18 @@ t.test('acknowledged weights and instances survive SIGKILL', async (t) => {
   t.same((service.json.instances as { id: string }[]).map((instance) => instance.id).sort(), ids.sort(), 'every acknowledged instance is there')
   t.equal((service.json.instances as { id: string; status: string }[]).find((instance) => instance.id === 'api-9001')?.status, 'draining', 'with its status')
   const history = await api(second.url, 'GET', '/v1/services/api/history')
-  t.same((history.json.history as { to: Record<string, number> }[]).map((entry) => entry.to), [{ v1: 95, v2: 5 }, { v1: 90, v2: 10 }, { v1: 75, v2: 25 }, { v1: 50, v2: 50 }, { v1: 25, v2: 75 }, { v1: 40, v2: 60 }], 'the whole weight history survived')
+  t.same(
+    (history.json.history as { to: Record<string, number> }[]).map((entry) => entry.to),
+    [
+      { v1: 95, v2: 5 },
+      { v1: 90, v2: 10 },
+      { v1: 75, v2: 25 },
+      { v1: 50, v2: 50 },
+      { v1: 25, v2: 75 },
+      { v1: 40, v2: 60 }
+    ],
+    'the whole weight history survived'
+  )
 
   const next = await api(second.url, 'PUT', '/v1/services/api/weights', { weights: { v1: 0, v2: 100 } })
   t.equal(next.status, 200)
@@ -249,7 +264,8 @@ t.test('every PUT acknowledged before a SIGKILL under concurrent writes is refle
     }
     const got = JSON.stringify(weights.json.weights)
     if (got === JSON.stringify(lastAcked.weights)) exact++
-    else if (got !== JSON.stringify(log.unanswered)) problems.push(`${service}: has ${got}, last acknowledged ${JSON.stringify(lastAcked.weights)}, unanswered ${JSON.stringify(log.unanswered)}`)
+    else if (got !== JSON.stringify(log.unanswered))
+      problems.push(`${service}: has ${got}, last acknowledged ${JSON.stringify(lastAcked.weights)}, unanswered ${JSON.stringify(log.unanswered)}`)
     const history = await api(second.url, 'GET', `/v1/services/${service}/history`)
     const byRevision = new Map((history.json.history as { revision: number; to: Record<string, number> }[]).map((entry) => [entry.revision, JSON.stringify(entry.to)]))
     for (const entry of log.acked) {

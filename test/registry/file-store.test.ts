@@ -22,7 +22,15 @@ async function tempDir(t: Test): Promise<string> {
 }
 
 function change(revision: number): RegistryChange {
-  return { type: 'weights-changed', revision, at: 1_700_000_000_000 + revision, service: `svc-${revision % 7}`, weights: { v1: 100 - (revision % 100), v2: revision % 100 }, previous: {}, actor: `actor-${revision}` }
+  return {
+    type: 'weights-changed',
+    revision,
+    at: 1_700_000_000_000 + revision,
+    service: `svc-${revision % 7}`,
+    weights: { v1: 100 - (revision % 100), v2: revision % 100 },
+    previous: {},
+    actor: `actor-${revision}`
+  }
 }
 
 /** A journal line exactly as the store writes it. */
@@ -71,20 +79,36 @@ t.test('appends survive close and reopen, in order', async (t) => {
   await second.store.close()
 
   const third = await openStore(t, dir)
-  t.same(third.changes.map((entry) => entry.revision), range(1, 30), 'appends after a reopen continue the journal')
+  t.same(
+    third.changes.map((entry) => entry.revision),
+    range(1, 30),
+    'appends after a reopen continue the journal'
+  )
 })
 
 t.test('200 concurrent appends all resolve and are all there after reopen', async (t) => {
   const dir = await tempDir(t)
   const { store } = await openStore(t, dir)
   const settled = await Promise.allSettled(range(1, 200).map((revision) => store.append(change(revision))))
-  t.ok(settled.every((result) => result.status === 'fulfilled'), 'every append resolved')
+  t.ok(
+    settled.every((result) => result.status === 'fulfilled'),
+    'every append resolved'
+  )
   const text = await readFile(join(dir, 'journal.log'), 'utf8')
-  t.equal(text, range(1, 200).map((revision) => record(change(revision))).join(''), 'the journal holds one line per change, in append order')
+  t.equal(
+    text,
+    range(1, 200)
+      .map((revision) => record(change(revision)))
+      .join(''),
+    'the journal holds one line per change, in append order'
+  )
   await store.close()
 
   const reopened = await openStore(t, dir)
-  t.same(reopened.changes.map((entry) => entry.revision), range(1, 200))
+  t.same(
+    reopened.changes.map((entry) => entry.revision),
+    range(1, 200)
+  )
   t.same(reopened.changes, range(1, 200).map(change))
 })
 
@@ -96,7 +120,11 @@ t.test('a torn final record without its newline is dropped, reported, and cut of
   await appendFile(path, record(change(4)).slice(0, 40))
 
   const reopened = await openStore(t, dir)
-  t.same(reopened.changes.map((entry) => entry.revision), [1, 2, 3], 'the acknowledged records are kept')
+  t.same(
+    reopened.changes.map((entry) => entry.revision),
+    [1, 2, 3],
+    'the acknowledged records are kept'
+  )
   t.equal(reopened.repairs.length, 1, 'onRepair was called once')
   t.match(reopened.repairs[0], path, 'naming the journal')
   t.match(reopened.repairs[0], /torn final record/)
@@ -106,7 +134,11 @@ t.test('a torn final record without its newline is dropped, reported, and cut of
   await reopened.store.append(change(5))
   await reopened.store.close()
   const again = await openStore(t, dir)
-  t.same(again.changes.map((entry) => entry.revision), [1, 2, 3, 4, 5], 'later appends land on a clean line')
+  t.same(
+    again.changes.map((entry) => entry.revision),
+    [1, 2, 3, 4, 5],
+    'later appends land on a clean line'
+  )
   t.same(again.repairs, [], 'and need no repair')
 })
 
@@ -116,7 +148,10 @@ t.test('garbage appended without a newline is dropped', async (t) => {
   const path = join(dir, 'journal.log')
   await appendFile(path, '\u0000\u0000\u0000garbage that is not a record')
   const reopened = await openStore(t, dir)
-  t.same(reopened.changes.map((entry) => entry.revision), [1, 2])
+  t.same(
+    reopened.changes.map((entry) => entry.revision),
+    [1, 2]
+  )
   t.equal(reopened.repairs.length, 1)
   await reopened.store.append(change(3))
   await reopened.store.close()
@@ -131,7 +166,11 @@ t.test('a truncated last line is dropped and later appends are fine', async (t) 
   await truncate(path, size - 15)
 
   const reopened = await openStore(t, dir)
-  t.same(reopened.changes.map((entry) => entry.revision), [1, 2, 3], 'the cut record is dropped')
+  t.same(
+    reopened.changes.map((entry) => entry.revision),
+    [1, 2, 3],
+    'the cut record is dropped'
+  )
   t.equal(reopened.repairs.length, 1)
   t.equal((await stat(path)).size, size - record(change(4)).length, 'the file ends after the last whole record')
   await reopened.store.append(change(4))
@@ -164,7 +203,10 @@ t.test('damage in a middle record stops open() and changes nothing', async (t) =
   // Fixing the file by hand makes it open again.
   await writeFile(path, original)
   const fixed = await openStore(t, dir)
-  t.same(fixed.changes.map((entry) => entry.revision), range(1, 5))
+  t.same(
+    fixed.changes.map((entry) => entry.revision),
+    range(1, 5)
+  )
 })
 
 t.test('a damaged newline between records is damage, not a torn tail', async (t) => {
@@ -305,10 +347,14 @@ async function holdInAnotherProcess(t: Test, dir: string): Promise<{ pid: number
   })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`the lock holder exited with ${child.exitCode}`)
-    return output.includes('open') ? true : undefined
-  }, 'the other process to open the store', 30_000)
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`the lock holder exited with ${child.exitCode}`)
+      return output.includes('open') ? true : undefined
+    },
+    'the other process to open the store',
+    30_000
+  )
   return {
     pid: child.pid as number,
     release: async () => {
@@ -345,7 +391,10 @@ t.test('a lock left by a dead process is taken over', async (t) => {
   await writeFile(join(dir, 'registry.lock'), `${child.pid}\n`)
   await writeJournal(t, dir, 2)
   const opened = await openStore(t, dir)
-  t.same(opened.changes.map((entry) => entry.revision), [1, 2])
+  t.same(
+    opened.changes.map((entry) => entry.revision),
+    [1, 2]
+  )
   await opened.store.close()
   await t.rejects(stat(join(dir, 'registry.lock')), { code: 'ENOENT' }, 'close() removes the lock')
 })

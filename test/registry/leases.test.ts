@@ -62,7 +62,10 @@ t.test('an instance silent for longer than its lease is evicted, with an instanc
   t.match(reg.registry.hub.changesSince(before), [{ type: 'instance-removed', revision: before + 1, service: 'api', id: 'api-a', reason: 'evicted' }], 'the change says evicted')
   const metrics = await reg.call('GET', '/metrics', { token: null })
   t.match(metrics.text, /switchyard_registry_evictions_total\{service="api"\} 1/, 'the eviction is counted')
-  t.ok(reg.logs.some((line) => line.includes('evicted instances whose lease expired')), 'the eviction is logged')
+  t.ok(
+    reg.logs.some((line) => line.includes('evicted instances whose lease expired')),
+    'the eviction is logged'
+  )
 })
 
 t.test('heartbeat for an evicted or unknown instance is 404, and registering again works', async (t) => {
@@ -141,7 +144,10 @@ t.test('draining status shows in GET /v1/services/api', async (t) => {
   const up = await reg.call('PUT', '/v1/services/api/instances/api-a/status', { token: 'registrar', body: { status: 'up' } })
   t.equal(up.status, 200)
   const after = await reg.call('GET', '/v1/services/api', { token: 'reader' })
-  t.ok((after.json.instances as { status: string }[]).every((instance) => instance.status === 'up'), 'back up')
+  t.ok(
+    (after.json.instances as { status: string }[]).every((instance) => instance.status === 'up'),
+    'back up'
+  )
 })
 
 t.test('leaseSeconds and renewSeconds are configurable and returned by registration', async (t) => {
@@ -184,7 +190,10 @@ t.test('self-preservation: many simultaneous expiries evict nothing', async (t) 
   t.match(metrics.text, /^switchyard_registry_self_preservation 1$/m, 'the metric shows self-preservation')
   const health = await reg.call('GET', '/healthz', { token: null })
   t.match(health.json, { status: 'ok', selfPreservation: true, instances: 10 })
-  t.ok(reg.logs.some((line) => line.includes('self-preservation on')), 'its start is logged')
+  t.ok(
+    reg.logs.some((line) => line.includes('self-preservation on')),
+    'its start is logged'
+  )
 
   t.same(await reg.registry.sweep(), { expired: 3, evicted: [], selfPreservation: true }, 'it holds on the next sweep too')
 
@@ -201,7 +210,10 @@ t.test('self-preservation: many simultaneous expiries evict nothing', async (t) 
   t.match(metricsAfter.text, /^switchyard_registry_self_preservation 0$/m, 'the metric drops back to 0')
   const healthAfter = await reg.call('GET', '/healthz', { token: null })
   t.match(healthAfter.json, { selfPreservation: false, instances: 9 })
-  t.ok(reg.logs.some((line) => line.includes('self-preservation off')), 'its end is logged')
+  t.ok(
+    reg.logs.some((line) => line.includes('self-preservation off')),
+    'its end is logged'
+  )
 })
 
 t.test('a single expired instance out of three is evicted (min-expired rule)', async (t) => {
@@ -253,7 +265,10 @@ t.test('after a restart every persisted instance gets a full lease', async (t) =
   t.equal(second.registry.revision, revision, 'the same revision after the restart')
   t.same(await instanceIds(second), ids, 'every instance was persisted')
   const view = await second.call('GET', '/v1/services/api', { token: 'reader' })
-  t.ok((view.json.instances as { lastHeartbeat: string | null }[]).every((instance) => instance.lastHeartbeat === new Date(first.clock.now()).toISOString()), 'each lease starts at the restart')
+  t.ok(
+    (view.json.instances as { lastHeartbeat: string | null }[]).every((instance) => instance.lastHeartbeat === new Date(first.clock.now()).toISOString()),
+    'each lease starts at the restart'
+  )
 
   second.clock.advance(LEASE_MS - 1_000)
   t.same(await second.registry.sweep(), { expired: 0, evicted: [], selfPreservation: false }, 'nothing is evicted within the first lease after the restart')
@@ -264,5 +279,9 @@ t.test('after a restart every persisted instance gets a full lease', async (t) =
   await heartbeat(second, 'api-b')
   await heartbeat(second, 'api-c')
   second.clock.advance(1_001)
-  t.same(await second.registry.sweep(), { expired: 1, evicted: [{ service: 'api', id: 'api-d' }], selfPreservation: false }, 'the one that never heartbeat again expires one lease after the restart')
+  t.same(
+    await second.registry.sweep(),
+    { expired: 1, evicted: [{ service: 'api', id: 'api-d' }], selfPreservation: false },
+    'the one that never heartbeat again expires one lease after the restart'
+  )
 })

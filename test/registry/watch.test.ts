@@ -238,18 +238,33 @@ t.test('reconnecting with since gets exactly the missed changes and no snapshot'
   const stream = await openStream(t, reg.url, { query: `?since=${since}` })
   t.equal(stream.status, 200)
   const missed = await untilCaughtUp(stream)
-  t.same(missed.map((event) => event.event), missed.map(() => 'change'), 'only changes, no snapshot')
-  t.same(missed.map((event) => Number(event.id)), range(since + 1, now), 'exactly the missed revisions')
-  t.match(missed.map((event) => JSON.parse(event.data) as RegistryChange), [
-    { type: 'weights-changed', service: 'api', weights: { v1: 90, v2: 10 } },
-    { type: 'instance-removed', id: 'api-0', reason: 'deregistered' },
-    { type: 'weights-changed', service: 'billing' },
-    { type: 'instance-registered', instance: { id: 'billing-0' } }
-  ])
+  t.same(
+    missed.map((event) => event.event),
+    missed.map(() => 'change'),
+    'only changes, no snapshot'
+  )
+  t.same(
+    missed.map((event) => Number(event.id)),
+    range(since + 1, now),
+    'exactly the missed revisions'
+  )
+  t.match(
+    missed.map((event) => JSON.parse(event.data) as RegistryChange),
+    [
+      { type: 'weights-changed', service: 'api', weights: { v1: 90, v2: 10 } },
+      { type: 'instance-removed', id: 'api-0', reason: 'deregistered' },
+      { type: 'weights-changed', service: 'billing' },
+      { type: 'instance-registered', instance: { id: 'billing-0' } }
+    ]
+  )
 
   const live = await setWeights(reg, 'api', { v1: 50, v2: 50 })
   await waitFor(() => (stream.events.some((event) => event.id === String(live)) ? true : undefined), 'the live change')
-  t.same(stream.events.filter((event) => event.event !== 'heartbeat').map((event) => Number(event.id)), range(since + 1, live), 'then the live change follows')
+  t.same(
+    stream.events.filter((event) => event.event !== 'heartbeat').map((event) => Number(event.id)),
+    range(since + 1, live),
+    'then the live change follows'
+  )
 
   const current = await openStream(t, reg.url, { query: `?since=${live}` })
   t.same(await untilCaughtUp(current), [], 'since = the current revision: nothing to send, just the heartbeat')
@@ -257,7 +272,10 @@ t.test('reconnecting with since gets exactly the missed changes and no snapshot'
   const watched = mirror(t, reg.url, { since })
   await waitFor(() => (watched.watcher.revision === live ? true : undefined), 'the resumed watcher to catch up')
   t.same(watched.snapshots, [], 'the client resumed without a snapshot')
-  t.same(watched.changes.map((change) => change.revision), range(since + 1, live))
+  t.same(
+    watched.changes.map((change) => change.revision),
+    range(since + 1, live)
+  )
 })
 
 t.test('since older than the hub remembers, or in the future, gets a fresh snapshot', async (t) => {
@@ -270,17 +288,29 @@ t.test('since older than the hub remembers, or in the future, gets a fresh snaps
 
   const oldest = await openStream(t, reg.url, { query: `?since=${now - 5}` })
   const kept = await untilCaughtUp(oldest)
-  t.same(kept.map((event) => `${event.event}:${event.id}`), range(now - 4, now).map((revision) => `change:${revision}`), 'the last 5 changes are still remembered')
+  t.same(
+    kept.map((event) => `${event.event}:${event.id}`),
+    range(now - 4, now).map((revision) => `change:${revision}`),
+    'the last 5 changes are still remembered'
+  )
 
   for (const since of [0, 1, now - 6]) {
     const stream = await openStream(t, reg.url, { query: `?since=${since}` })
     const events = await untilCaughtUp(stream)
-    t.same(events.map((event) => `${event.event}:${event.id}`), [`snapshot:${now}`], `since=${since} is too old: a snapshot`)
+    t.same(
+      events.map((event) => `${event.event}:${event.id}`),
+      [`snapshot:${now}`],
+      `since=${since} is too old: a snapshot`
+    )
   }
   for (const since of [now + 1, 999_999]) {
     const stream = await openStream(t, reg.url, { query: `?since=${since}` })
     const events = await untilCaughtUp(stream)
-    t.same(events.map((event) => `${event.event}:${event.id}`), [`snapshot:${now}`], `since=${since} is in the future: a snapshot`)
+    t.same(
+      events.map((event) => `${event.event}:${event.id}`),
+      [`snapshot:${now}`],
+      `since=${since} is in the future: a snapshot`
+    )
     t.equal((JSON.parse(events[0]?.data ?? '{}') as RegistrySnapshot).revision, now)
   }
 
@@ -293,7 +323,10 @@ t.test('since older than the hub remembers, or in the future, gets a fresh snaps
   t.equal(future.watcher.revision, now, 'the watcher adopts the registry revision')
   const next = await setWeights(reg, 'api', { v1: 1, v2: 99 })
   await waitFor(() => (future.watcher.revision === next ? true : undefined), 'the next change')
-  t.same(future.changes.map((change) => change.revision), [next])
+  t.same(
+    future.changes.map((change) => change.revision),
+    [next]
+  )
 })
 
 t.test('Last-Event-ID works like since', async (t) => {
@@ -306,21 +339,41 @@ t.test('Last-Event-ID works like since', async (t) => {
   const now = reg.registry.revision
 
   const resumed = await openStream(t, reg.url, { headers: { 'last-event-id': String(since) } })
-  t.same((await untilCaughtUp(resumed)).map((event) => `${event.event}:${event.id}`), range(since + 1, now).map((revision) => `change:${revision}`), 'the missed changes')
+  t.same(
+    (await untilCaughtUp(resumed)).map((event) => `${event.event}:${event.id}`),
+    range(since + 1, now).map((revision) => `change:${revision}`),
+    'the missed changes'
+  )
 
   const querywins = await openStream(t, reg.url, { query: `?since=${now - 1}`, headers: { 'last-event-id': String(since) } })
-  t.same((await untilCaughtUp(querywins)).map((event) => `${event.event}:${event.id}`), [`change:${now}`], 'since in the query wins over the header')
+  t.same(
+    (await untilCaughtUp(querywins)).map((event) => `${event.event}:${event.id}`),
+    [`change:${now}`],
+    'since in the query wins over the header'
+  )
 
   const future = await openStream(t, reg.url, { headers: { 'last-event-id': String(now + 100) } })
-  t.same((await untilCaughtUp(future)).map((event) => event.event), ['snapshot'], 'a future Last-Event-ID gets a snapshot')
+  t.same(
+    (await untilCaughtUp(future)).map((event) => event.event),
+    ['snapshot'],
+    'a future Last-Event-ID gets a snapshot'
+  )
 
   for (let i = 0; i < 6; i++) await setWeights(reg, 'api', { v1: 50 + i, v2: 50 - i })
   const stale = await openStream(t, reg.url, { headers: { 'last-event-id': String(since) } })
-  t.same((await untilCaughtUp(stale)).map((event) => `${event.event}:${event.id}`), [`snapshot:${reg.registry.revision}`], 'a forgotten Last-Event-ID gets a snapshot')
+  t.same(
+    (await untilCaughtUp(stale)).map((event) => `${event.event}:${event.id}`),
+    [`snapshot:${reg.registry.revision}`],
+    'a forgotten Last-Event-ID gets a snapshot'
+  )
 
   const garbage = await openStream(t, reg.url, { headers: { 'last-event-id': 'not-a-revision' } })
   t.equal(garbage.status, 200)
-  t.same((await untilCaughtUp(garbage)).map((event) => event.event), ['snapshot'], 'an unusable Last-Event-ID is ignored')
+  t.same(
+    (await untilCaughtUp(garbage)).map((event) => event.event),
+    ['snapshot'],
+    'an unusable Last-Event-ID is ignored'
+  )
 })
 
 t.test('20 concurrent watchers all receive the same sequence', async (t) => {
@@ -330,7 +383,10 @@ t.test('20 concurrent watchers all receive the same sequence', async (t) => {
   const watchers = Array.from({ length: 20 }, () => mirror(t, reg.url))
   await waitFor(() => (watchers.every((w) => w.snapshots.length === 1) ? true : undefined), 'every snapshot')
   const start = reg.registry.revision
-  t.ok(watchers.every((w) => w.snapshots[0]?.revision === start), 'every snapshot is at the same revision')
+  t.ok(
+    watchers.every((w) => w.snapshots[0]?.revision === start),
+    'every snapshot is at the same revision'
+  )
   const metrics = await reg.call('GET', '/metrics', { token: null })
   t.match(metrics.text, /^switchyard_registry_watchers 20$/m, 'the registry counts 20 watchers')
 
@@ -339,10 +395,23 @@ t.test('20 concurrent watchers all receive the same sequence', async (t) => {
   await waitFor(() => (watchers.every((w) => w.watcher.revision === final.revision) ? true : undefined), 'every watcher to reach the final revision')
   const expected = range(start + 1, final.revision)
   const sequences = watchers.map((w) => JSON.stringify(w.changes))
-  t.ok(sequences.every((sequence) => sequence === sequences[0]), 'the 20 sequences are identical, change for change')
-  t.same(watchers[0]?.changes.map((change) => change.revision), expected, 'and consecutive')
-  t.ok(watchers.every((w) => w.errors.length === 0), 'no watcher saw a gap')
-  t.ok(watchers.every((w) => w.model !== undefined && JSON.stringify(modelState(w.model)) === JSON.stringify(final)), 'every mirror matches GET /v1/services')
+  t.ok(
+    sequences.every((sequence) => sequence === sequences[0]),
+    'the 20 sequences are identical, change for change'
+  )
+  t.same(
+    watchers[0]?.changes.map((change) => change.revision),
+    expected,
+    'and consecutive'
+  )
+  t.ok(
+    watchers.every((w) => w.errors.length === 0),
+    'no watcher saw a gap'
+  )
+  t.ok(
+    watchers.every((w) => w.model !== undefined && JSON.stringify(modelState(w.model)) === JSON.stringify(final)),
+    'every mirror matches GET /v1/services'
+  )
 })
 
 t.test('heartbeat events arrive on an idle stream', async (t) => {
@@ -355,13 +424,22 @@ t.test('heartbeat events arrive on an idle stream', async (t) => {
   await waitFor(() => (stream.events.filter((event) => event.event === 'heartbeat').length >= 12 ? true : undefined), '12 heartbeats')
   await waitFor(() => (watched.connection.includes('connected') ? true : undefined), 'the watcher to report connected')
   const heartbeats = stream.events.filter((event) => event.event === 'heartbeat')
-  t.ok(heartbeats.every((event) => event.data === JSON.stringify({ revision: reg.registry.revision })), 'each heartbeat carries the current revision')
-  t.ok(heartbeats.every((event) => event.id === undefined), 'heartbeats carry no id, so they do not move Last-Event-ID')
+  t.ok(
+    heartbeats.every((event) => event.data === JSON.stringify({ revision: reg.registry.revision })),
+    'each heartbeat carries the current revision'
+  )
+  t.ok(
+    heartbeats.every((event) => event.id === undefined),
+    'heartbeats carry no id, so they do not move Last-Event-ID'
+  )
   t.same(watched.snapshots, [], 'the watcher got no snapshot')
   t.same(watched.changes, [], 'nor any change')
 
   const revision = await setWeights(reg, 'api', { v1: 100 })
-  await waitFor(() => (stream.events.some((event) => event.event === 'heartbeat' && event.data === JSON.stringify({ revision })) ? true : undefined), 'a heartbeat with the new revision')
+  await waitFor(
+    () => (stream.events.some((event) => event.event === 'heartbeat' && event.data === JSON.stringify({ revision })) ? true : undefined),
+    'a heartbeat with the new revision'
+  )
 })
 
 /** A registry on the given port over an existing data dir, as a restarted process would be. */
@@ -421,7 +499,11 @@ t.test('a watcher follows its registry through a restart on the same port', asyn
   t.equal(final.revision, (live.json.revision as number) + 1)
   await waitFor(() => (watched.watcher.revision === final.revision ? true : undefined), 'the watcher to see the changes made after the restart')
   const firstRevision = watched.snapshots[0]?.revision ?? 0
-  t.same(watched.changes.map((change) => change.revision), range(firstRevision + 1, final.revision), 'every revision across the restart, once, in order')
+  t.same(
+    watched.changes.map((change) => change.revision),
+    range(firstRevision + 1, final.revision),
+    'every revision across the restart, once, in order'
+  )
   t.same(watched.errors, [])
   if (watched.model) t.same(modelState(watched.model), final, 'the mirror matches GET /v1/services after the restart')
 })
@@ -473,7 +555,11 @@ t.test('a watcher resumes without a snapshot when nothing changed during a resta
     const stream = await openStream(t, first.url, { query: `?since=${since}` })
     const events = await untilCaughtUp(stream)
     t.not(events.length, 0, `since=${since} after the restart gets something`)
-    t.same(events.map((event) => event.event === 'snapshot' ? `snapshot:${event.id}` : 'change'), [`snapshot:${revision}`], `since=${since} gets a snapshot at the replayed revision`)
+    t.same(
+      events.map((event) => (event.event === 'snapshot' ? `snapshot:${event.id}` : 'change')),
+      [`snapshot:${revision}`],
+      `since=${since} gets a snapshot at the replayed revision`
+    )
   }
   const current = await openStream(t, first.url)
   await untilCaughtUp(current)
@@ -482,6 +568,9 @@ t.test('a watcher resumes without a snapshot when nothing changed during a resta
 
   const change = await registry.setWeights('api', { v1: 90, v2: 10 }, { actor: 'test' })
   await waitFor(() => (watched.watcher.revision === change.revision ? true : undefined), 'the change after the restart')
-  t.same(watched.changes.map((c) => c.revision), [change.revision])
+  t.same(
+    watched.changes.map((c) => c.revision),
+    [change.revision]
+  )
   t.same(watched.errors, [])
 })

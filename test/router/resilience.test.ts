@@ -122,7 +122,10 @@ t.test('registry stopped under load: routing goes on, and a change after its res
 
   const port = Number(new URL(mesh.reg.url).port)
   await mesh.reg.close()
-  await waitFor(async () => ((await request(`${mesh?.adminUrl}/readyz`).then((r) => r.body.json())) as { registryConnected: boolean }).registryConnected === false ? true : undefined, 'router noticing the registry is gone')
+  await waitFor(
+    async () => (((await request(`${mesh?.adminUrl}/readyz`).then((r) => r.body.json())) as { registryConnected: boolean }).registryConnected === false ? true : undefined),
+    'router noticing the registry is gone'
+  )
   await waitForMore(load, 500)
   t.equal(load.completed > 0, true)
 
@@ -156,11 +159,24 @@ t.test('SIGTERM on the router process: in-flight requests finish, then it exits 
   await reg.call('POST', '/v1/services/api/instances', { token: 'registrar', body: { version: 'v1.3', host: '127.0.0.1', port: upstream.port, id: 'slow' } })
   const port = await freePort()
   const adminPort = await freePort()
-  const router = spawnNode([cliPath, 'router', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--routes', '/api=api', '--registry', reg.url, '--log-level', 'warn'], {
-    SWITCHYARD_TOKEN: TOKENS.reader
-  })
+  const router = spawnNode(
+    [cliPath, 'router', '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--routes', '/api=api', '--registry', reg.url, '--log-level', 'warn'],
+    {
+      SWITCHYARD_TOKEN: TOKENS.reader
+    }
+  )
   t.teardown(() => router.kill('SIGKILL'))
-  await waitFor(async () => ((await request(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.statusCode, () => 0)) === 200 ? true : undefined), 'router ready', 20_000)
+  await waitFor(
+    async () =>
+      (await request(`http://127.0.0.1:${adminPort}/readyz`).then(
+        (r) => r.statusCode,
+        () => 0
+      )) === 200
+        ? true
+        : undefined,
+    'router ready',
+    20_000
+  )
   const inflight = Array.from({ length: 10 }, () => request(`http://127.0.0.1:${port}/api/slow`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() })))
   await waitFor(() => (upstream.hits >= 10 ? true : undefined), 'requests in flight')
   router.child.kill('SIGTERM')
