@@ -11,7 +11,7 @@ import type { Endpoint } from './upstream/endpoint.js'
 
 export interface ProxyAppOptions {
   config: ProxyConfig
-  tables: { readonly table: RouteTable<Endpoint> }
+  tables: { readonly table: RouteTable<Endpoint>; readonly ready?: boolean }
   metrics: RouterMetrics
   logger?: FastifyServerOptions['logger']
   clock?: () => number

@@ -23,7 +23,8 @@ declare module 'fastify' {
 
 export interface ProxyDependencies {
   rules: RouteRules
-  tables: { readonly table: RouteTable<Endpoint> }
+  /** `ready` is false until the first table from the registry is in force */
+  tables: { readonly table: RouteTable<Endpoint>; readonly ready?: boolean }
   config: ProxyConfig
   metrics: RouterMetrics
   log: FastifyBaseLogger
@@ -109,6 +110,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
     // Node's parser already refuses most smuggling shapes; these are the ones it lets by.
     const transferEncoding = headers['transfer-encoding']
     if (transferEncoding !== undefined && (headers['content-length'] !== undefined || !/^chunked$/i.test(transferEncoding.trim()))) {
+      // The rest of this connection's bytes cannot be trusted either (RFC 9112 6.1): close it.
+      reply.header('connection', 'close')
       return refuse(reply, 400, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length')
     }
 
@@ -116,7 +119,10 @@ export function createProxyHandler(deps: ProxyDependencies) {
     const rule = rules.match(headers.host, url)
     if (!rule) return refuse(reply, 404, 'ROUTE_NOT_FOUND', `no route matches ${headers.host ?? ''}${url.split('?')[0]}`)
     const route = tables.table.services.get(rule.service)
-    if (!route) return refuse(reply, 503, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
+    if (!route) {
+      if (tables.ready === false) return refuse(reply, 503, 'NO_ROUTE_TABLE', 'the router has no routing table from the registry yet')
+      return refuse(reply, 503, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
+    }
 
     const clientAddress = raw.socket.remoteAddress
     const choice = chooser.choose(route, headers, clientAddress, onFallback)

@@ -110,7 +110,7 @@ t.test('/readyz says NOT_READY until the first table, then ready', async (t) => 
   t.match(routes.json, { revision: 0, updatedAt: null, registryConnected: false, services: [] })
   const proxied = await getJson(`${router.proxyUrl}/api/x`)
   t.equal(proxied.status, 503, 'the proxy answers, but cannot route yet')
-  t.equal(proxied.json.code, 'UNKNOWN_SERVICE')
+  t.equal(proxied.json.code, 'NO_ROUTE_TABLE')
   t.equal((await getJson(`${router.adminUrl}/readyz`)).status, 503, 'still not ready while the registry is away')
 
   // Now a registry appears at that address.
