@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { toErrorResponse } from '../core/error-response.js'
 import { traceRequests } from '../telemetry/fastify-tracing.js'
 import { currentTracing, type Tracing } from '../telemetry/tracing.js'
@@ -38,7 +38,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'request_id',
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
     forceCloseConnections: true
   })
   const { registry } = options

@@ -44,11 +44,10 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     // One log line per request would cost more than the proxying; metrics count requests.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     // The request id is the client's sane x-request-id or a new one; log lines carry it.
     requestIdHeader: false,
     genReqId: (request) => acceptableRequestId(request.headers['x-request-id']) ?? randomUUID(),
-    requestIdLogLabel: 'request_id',
     clientErrorHandler,
     forceCloseConnections: 'idle',
     return503OnClosing: false

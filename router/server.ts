@@ -83,6 +83,10 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
       closing ??= (async () => {
         // Stop accepting, let in-flight requests finish (bounded), then drop the rest.
         const drained = proxyApp.close()
+        // Keep-alive connections whose last request finishes after close() began become idle
+        // later: close those too as they go quiet, instead of waiting out their keep-alive.
+        const sweep = setInterval(() => proxyApp.server.closeIdleConnections(), 50)
+        void drained.finally(() => clearInterval(sweep))
         const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), proxyConfig.drainTimeoutMs).unref())
         if ((await Promise.race([drained, timeout])) === 'timeout') {
           proxyApp.log.warn(`in-flight requests still open after ${proxyConfig.drainTimeoutMs} ms; closing them`)

@@ -14,7 +14,8 @@ export interface AdminAppOptions {
 
 /** The admin listener: health, readiness, metrics and the routing table in force. */
 export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
-  const app = Fastify({ logger: false })
+  // A scraper's idle keep-alive connection must not hold up shutdown.
+  const app = Fastify({ logger: false, forceCloseConnections: true })
   const clock = options.clock ?? Date.now
   const { tables, metrics } = options
 

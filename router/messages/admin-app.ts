@@ -24,7 +24,7 @@ const CARRIED_HEADERS = ['x-switchyard-key', 'x-switchyard-version', 'x-request-
  * endpoint so any HTTP producer can send to a topic with either broker.
  */
 export function buildMessageAdminApp(options: MessageAdminOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: options.maxMessageBytes ?? 1024 * 1024 })
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: options.maxMessageBytes ?? 1024 * 1024 })
   const { router, config, tables, metrics } = options
   const topics = new Set(config.topics.map((topic) => topic.name))
 

@@ -15,7 +15,7 @@ export interface ApiSettings {
 
 /** The demo upstream ("atseashop/api"): answers who it is and what it was asked. */
 export function buildApiApp(settings: ApiSettings): FastifyInstance {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, forceCloseConnections: 'idle' })
   traceRequests(app, currentTracing())
   const random = settings.random ?? Math.random
   app.removeAllContentTypeParsers()

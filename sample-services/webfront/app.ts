@@ -16,7 +16,7 @@ export interface WebfrontSettings {
 
 /** The demo front end ("atseashop/webfront"): a page that calls api through the router, and an order form. */
 export function buildWebfrontApp(settings: WebfrontSettings): FastifyInstance {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, forceCloseConnections: 'idle' })
   traceRequests(app, currentTracing())
   app.get('/healthz', async () => ({ status: 'ok' }))
 
