@@ -63,8 +63,7 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
   app.addHook('onResponse', async (request, reply) => {
     const routed = request.routed
     if (!routed) return
-    metrics.requests.inc({ service: routed.service, version: routed.version, code: String(reply.statusCode) })
-    metrics.duration.observe({ service: routed.service, version: routed.version }, reply.elapsedTime / 1000)
+    metrics.recordRequest(routed.service, routed.version, reply.statusCode, reply.elapsedTime / 1000)
   })
   app.setErrorHandler(async (error, request, reply) => {
     if (reply.sent || reply.raw.headersSent) return

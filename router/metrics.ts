@@ -1,5 +1,11 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
 
+/** The per-version series of the hot path, looked up once instead of hashing labels per request. */
+interface VersionSeries {
+  duration: ReturnType<Histogram<'service' | 'version'>['labels']>
+  requests: Map<number, ReturnType<Counter<'service' | 'version' | 'code'>['labels']>>
+}
+
 /**
  * The router's Prometheus metrics. Service and version labels come from the routing
  * table and codes from upstream status numbers, never from raw client input, so label
@@ -18,6 +24,8 @@ export class RouterMetrics {
   readonly revision: Gauge
   readonly lastUpdate: Gauge
   readonly unrouted: Counter<'reason'>
+  private readonly versionSeries = new Map<string, VersionSeries>()
+  private readonly inflightSeries = new Map<string, ReturnType<Gauge<'service'>['labels']>>()
 
   constructor() {
     collectDefaultMetrics({ register: this.registry })
@@ -64,5 +72,31 @@ export class RouterMetrics {
       labelNames: ['reason'],
       registers
     })
+  }
+
+  /** Counts one answered request (label values come from the routing table). */
+  recordRequest(service: string, version: string, status: number, seconds: number): void {
+    const key = `${service}\u0000${version}`
+    let series = this.versionSeries.get(key)
+    if (!series) {
+      series = { duration: this.duration.labels(service, version), requests: new Map() }
+      this.versionSeries.set(key, series)
+    }
+    let counter = series.requests.get(status)
+    if (!counter) {
+      counter = this.requests.labels(service, version, String(status))
+      series.requests.set(status, counter)
+    }
+    counter.inc()
+    series.duration.observe(seconds)
+  }
+
+  inflightOf(service: string): ReturnType<Gauge<'service'>['labels']> {
+    let gauge = this.inflightSeries.get(service)
+    if (!gauge) {
+      gauge = this.inflight.labels(service)
+      this.inflightSeries.set(service, gauge)
+    }
+    return gauge
   }
 }

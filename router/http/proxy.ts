@@ -159,7 +159,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
 
     const abort = new AbortController()
     const timer = setTimeout(() => abort.abort(new RouteTimeout(`no answer from ${route.name} ${version.name} within ${rule.timeoutMs} ms`)), rule.timeoutMs)
-    const inflight = metrics.inflight.labels(route.name)
+    const inflight = metrics.inflightOf(route.name)
     inflight.inc()
     reply.raw.once('close', () => {
       clearTimeout(timer)
