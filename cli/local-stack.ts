@@ -149,17 +149,25 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     await client.setWeights('webfront', { 'v1.3': 100 })
     await client.setWeights('orders-worker', { v1: 90, v2: 10 })
 
+    const count = (variable: string, fallback: number) => {
+      const raw = env[variable]
+      const value = raw === undefined || raw === '' ? fallback : Number(raw)
+      if (!Number.isInteger(value) || value < 0 || value > 50) throw new UsageError(`${variable}=${raw} is not an instance count from 0 to 50`)
+      return value
+    }
+    const apiV13 = count('SWITCHYARD_LOCAL_API_V13', 2)
+    const apiV14 = count('SWITCHYARD_LOCAL_API_V14', 1)
+    const webfronts = count('SWITCHYARD_LOCAL_WEBFRONT', 2)
     const instances = [
-      { name: 'api-v1.3-a', version: 'v1.3' },
-      { name: 'api-v1.3-b', version: 'v1.3' },
-      { name: 'api-v1.4-a', version: 'v1.4' }
+      ...Array.from({ length: apiV13 }, (_, i) => ({ name: `api-v1.3-${i + 1}`, version: 'v1.3' })),
+      ...Array.from({ length: apiV14 }, (_, i) => ({ name: `api-v1.4-${i + 1}`, version: 'v1.4' }))
     ]
     for (const instance of instances)
       launch(instance.name, [api], { SWITCHYARD_SERVICE: 'api', SWITCHYARD_VERSION: instance.version, SWITCHYARD_INSTANCE_ID: instance.name, SAMPLE_DRAIN_MS: '500', PORT: '0' })
     await waitUntil('the api instances', async () => (await client.service('api')).instances.length >= instances.length, children)
-    out(`  api             ${instances.length} instances registered (v1.3 x2, v1.4 x1 at 0%)\n`)
+    out(`  api             ${instances.length} instances registered (v1.3 x${apiV13}, v1.4 x${apiV14} at 0%)\n`)
 
-    for (const name of ['webfront-v1.3-a', 'webfront-v1.3-b']) {
+    for (const name of Array.from({ length: webfronts }, (_, i) => `webfront-v1.3-${i + 1}`)) {
       launch(name, [webfront], {
         SWITCHYARD_VERSION: 'v1.3',
         SWITCHYARD_INSTANCE_ID: name,
@@ -182,11 +190,11 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     }
     await waitUntil(
       'webfront and the orders workers',
-      async () => (await client.service('webfront')).instances.length >= 2 && (await client.service('orders-worker')).instances.length >= 2,
+      async () => (await client.service('webfront')).instances.length >= webfronts && (await client.service('orders-worker')).instances.length >= 2,
       children
     )
     await waitUntil('the message router', () => answers(`${messageRouterUrl}/readyz`), children)
-    out(`  webfront        2 instances registered (v1.3)\n`)
+    out(`  webfront        ${webfronts} instances registered (v1.3)\n`)
     out(`  message router  ready on ${messageRouterUrl} (${options.broker === 'memory' ? 'in-memory broker' : 'RabbitMQ'}), orders-worker v1 90% / v2 10%\n`)
 
     launch('router', [
@@ -214,8 +222,8 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
           ['router', routerUrl, 'curl localhost:' + routerPort.value + '/api/hello'],
           ['router admin', `http://127.0.0.1:${adminPort.value}`, '/routes /metrics /readyz /healthz'],
           ['registry', registryUrl, '/v1/services /v1/watch /metrics'],
-          ['api v1.3', '(2 instances)', 'weight 100'],
-          ['api v1.4', '(1 instance)', 'weight 0: curl -H "x-switchyard-version: v1.4" ...'],
+          ['api v1.3', `(${apiV13} instances)`, 'weight 100'],
+          ['api v1.4', `(${apiV14} instances)`, 'weight 0: curl -H "x-switchyard-version: v1.4" ...'],
           ['message router', messageRouterUrl, `orders: curl -X POST ${routerUrl}/orders`]
         ]
       )
