@@ -20,24 +20,38 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
   consecutiveFailures = 0
   ejections = 0
   lastEjectionEnd = 0
-  readonly pool: Pool
   readonly address: string
   readonly origin: string
+  private connections: Pool | undefined
 
   constructor(
     readonly instance: InstanceRecord,
-    settings: PoolSettings
+    private readonly settings: PoolSettings
   ) {
     const host = instance.host.includes(':') && !instance.host.startsWith('[') ? `[${instance.host}]` : instance.host
     this.address = `${host}:${instance.port}`
     this.origin = `http://${this.address}`
-    this.pool = new Pool(this.origin, {
-      connections: settings.connections,
+  }
+
+  /** Created on first use: a table of 30,000 instances must not cost 30,000 pools up front. */
+  get pool(): Pool {
+    this.connections ??= new Pool(this.origin, {
+      connections: this.settings.connections,
       pipelining: 1,
-      connectTimeout: settings.connectTimeoutMs,
-      keepAliveTimeout: settings.keepAliveMs,
-      keepAliveMaxTimeout: settings.keepAliveMs
+      connectTimeout: this.settings.connectTimeoutMs,
+      keepAliveTimeout: this.settings.keepAliveMs,
+      keepAliveMaxTimeout: this.settings.keepAliveMs
     })
+    return this.connections
+  }
+
+  /** Lets requests on it finish, then closes its connections (if it ever had any). */
+  close(): Promise<void> {
+    return this.connections?.close() ?? Promise.resolve()
+  }
+
+  destroy(): Promise<void> {
+    return this.connections?.destroy() ?? Promise.resolve()
   }
 }
 
@@ -65,19 +79,19 @@ export class EndpointCatalog {
   retire(endpoint: Endpoint): void {
     const key = endpointKey(endpoint.instance)
     if (this.endpoints.get(key) === endpoint) this.endpoints.delete(key)
-    endpoint.pool.close().catch(() => {})
+    endpoint.close().catch(() => {})
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.endpoints.values()]
     this.endpoints.clear()
-    await Promise.all(all.map((endpoint) => endpoint.pool.close().catch(() => {})))
+    await Promise.all(all.map((endpoint) => endpoint.close().catch(() => {})))
   }
 
   async destroyAll(): Promise<void> {
     const all = [...this.endpoints.values()]
     this.endpoints.clear()
-    await Promise.all(all.map((endpoint) => endpoint.pool.destroy().catch(() => {})))
+    await Promise.all(all.map((endpoint) => endpoint.destroy().catch(() => {})))
   }
 }
 
