@@ -85,26 +85,26 @@ export function createProxyHandler(deps: ProxyDependencies) {
     reply.header('x-request-id', requestId)
     // Tracing off costs one branch per request; on, a server span covers the whole exchange.
     let serverSpan: Span | undefined
+    let unsampled: Span | undefined
     if (tracing.enabled) {
-      const span = tracer.startSpan(
-        raw.method ?? 'GET',
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            'http.request.method': raw.method ?? 'GET',
-            'url.path': (raw.url ?? '/').split('?')[0],
-            'client.address': raw.socket.remoteAddress ?? '',
-            'switchyard.request_id': requestId
-          }
-        },
-        extractContext(headers)
-      )
-      serverSpan = span
-      reply.raw.once('close', () => {
-        const status = reply.raw.statusCode
-        span.setAttribute('http.response.status_code', status)
-        endSpan(span, status >= 500 ? `HTTP ${status}` : reply.raw.writableFinished ? undefined : 'client went away')
-      })
+      const span = tracer.startSpan(raw.method ?? 'GET', { kind: SpanKind.SERVER }, extractContext(headers))
+      if (span.isRecording()) {
+        // Sampled: the full span. Not sampled (say 99 of 100 at 1%): only its context travels on.
+        serverSpan = span
+        span.setAttributes({
+          'http.request.method': raw.method ?? 'GET',
+          'url.path': (raw.url ?? '/').split('?')[0],
+          'client.address': raw.socket.remoteAddress ?? '',
+          'switchyard.request_id': requestId
+        })
+        reply.raw.once('close', () => {
+          const status = reply.raw.statusCode
+          span.setAttribute('http.response.status_code', status)
+          endSpan(span, status >= 500 ? `HTTP ${status}` : reply.raw.writableFinished ? undefined : 'client went away')
+        })
+      } else {
+        unsampled = span
+      }
     }
 
     // Node's parser already refuses most smuggling shapes; these are the ones it lets by.
@@ -184,7 +184,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
       }
       endpoint.inflight++
       let attemptSpan: Span | undefined
-      if (serverSpan) {
+      if (unsampled) injectContext(unsampled, forwarded)
+      else if (serverSpan) {
         attemptSpan = tracer.startSpan(
           method,
           {
