@@ -67,3 +67,23 @@ t.test('a port in use is named with the variable that moves it', async (t) => {
   t.equal(await stack.exited, 2)
   t.match(stack.output(), `port ${env.SWITCHYARD_ROUTER_PORT} (router) is already in use; set SWITCHYARD_ROUTER_PORT to use another`)
 })
+
+t.test('npm start -- --broker rabbitmq: orders go through RabbitMQ to the worker processes', async (t) => {
+  const env = await localEnv()
+  t.teardown(() => rm(env.SWITCHYARD_STATE_DIR as string, { recursive: true, force: true }))
+  const stack = spawnNode([cliPath, 'local', '--broker', 'rabbitmq'], env)
+  t.teardown(() => stack.kill('SIGKILL'))
+  await stack.waitForOutput('Press Ctrl-C', 90_000)
+  t.match(stack.output(), /message router\s+ready on \S+ \(RabbitMQ\)/)
+  const order = await request(`http://127.0.0.1:${env.SWITCHYARD_ROUTER_PORT}/orders`, { method: 'POST' })
+  t.equal(order.statusCode, 202)
+  await order.body.dump()
+  const messageAdmin = `http://127.0.0.1:${env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT}`
+  await waitFor(
+    async () =>
+      /switchyard_messages_total\{topic="orders",version="v\d",outcome="routed"\} 1/.test(await (await request(`${messageAdmin}/metrics`)).body.text()) ? true : undefined,
+    'the order routed'
+  )
+  stack.child.kill('SIGINT')
+  t.equal(await stack.exited, 0, 'exit 0 after Ctrl-C')
+})
