@@ -64,6 +64,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
   const random = deps.random ?? Math.random
   const chooser = new VersionChooser(config, random)
   const trustForwarded = buildBlockList(config.trustForwardedFrom)
+  const anyTrustedProxy = config.trustForwardedFrom.length > 0
   const outlier: OutlierSettings = config.outlierDetection
   const budgets = new Map<string, RetryBudget>()
   const budgetSettings = { ratio: config.retries.budgetRatio, minPerSecond: config.retries.minPerSecond, windowSeconds: 10 }
@@ -146,7 +147,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
     const hasBody = transferEncoding !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')
     const forwarded = upstreamHeaders(headers, {
       clientAddress,
-      trustForwarded: trustForwarded.rules.length > 0 && addressMatches(trustForwarded, clientAddress),
+      trustForwarded: anyTrustedProxy && addressMatches(trustForwarded, clientAddress),
       requestId,
       service: route.name,
       version: version.name,
