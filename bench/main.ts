@@ -50,6 +50,7 @@ interface CliOptions {
   configurations?: string
   pin: boolean
   write: boolean
+  outDir?: string
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -63,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--configurations <names>', `proxy configurations to run, comma-separated (default: all): ${CONFIGURATIONS.map((definition) => definition.name).join(',')}`)
     .addOption(new Option('--no-pin', 'do not pin processes to cores with taskset'))
     .addOption(new Option('--no-write', 'print the tables only; write nothing under bench/results'))
+    .option('--out-dir <dir>', 'write the result files here instead of bench/results (the README table is left alone)')
     .showHelpAfterError()
   program.parse(argv)
   const options = program.opts<CliOptions>()
@@ -128,8 +130,8 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`${out.join('\n')}\n`)
 
   if (options.write) {
-    const fullRun = !quick && requested.length === Object.keys(SCENARIOS).length && !failed && configurations === undefined
-    const files = await writeResults(run, { updateReadme: fullRun })
+    const fullRun = !quick && requested.length === Object.keys(SCENARIOS).length && !failed && configurations === undefined && options.outDir === undefined
+    const files = await writeResults(run, { updateReadme: fullRun, ...(options.outDir ? { directory: options.outDir } : {}) })
     progress('bench', `wrote ${[files.json, files.markdown, files.svg].filter(Boolean).join(', ')}${files.readmeUpdated ? ' and the latest-run table in bench/README.md' : ''}`)
   }
   progress('bench', `done in ${Math.round(run.durationSeconds)} s`)
