@@ -1,4 +1,4 @@
-import type { Static, TObject, TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 /**
@@ -62,3 +62,12 @@ export function parseConfig<T extends TObject>(schema: T, flags: Readonly<Record
   if (problems.length > 0) throw new ConfigError(problems)
   return out as Static<T>
 }
+
+/** The log level setting every component shares (pino levels). */
+export const logLevelSetting = () =>
+  Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], {
+    default: 'info',
+    flag: 'log-level',
+    env: 'SWITCHYARD_LOG_LEVEL',
+    description: 'log level'
+  })

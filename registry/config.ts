@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { ConfigError, parseConfig } from '../core/config.js'
+import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
 
 /** Every registry setting, with its flag, env variable and default (see core/config.ts). */
 export const RegistrySettings = Type.Object({
@@ -54,15 +54,7 @@ export const RegistrySettings = Type.Object({
     env: 'SWITCHYARD_WATCH_HEARTBEAT_SECONDS',
     description: 'heartbeat interval on idle watch streams'
   }),
-  logLevel: Type.Union(
-    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
-    {
-      default: 'info',
-      flag: 'log-level',
-      env: 'SWITCHYARD_LOG_LEVEL',
-      description: 'log level'
-    }
-  )
+  logLevel: logLevelSetting()
 })
 
 export type RegistryConfig = Static<typeof RegistrySettings>

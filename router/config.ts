@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { ConfigError, parseConfig } from '../core/config.js'
+import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
 import { NAME_PATTERN } from '../core/names.js'
 
 /** Process settings of the HTTP router: flags, env, defaults (see core/config.ts). */
@@ -24,15 +24,7 @@ export const RouterSettings = Type.Object({
   routes: Type.Optional(
     Type.String({ minLength: 1, flag: 'routes', env: 'SWITCHYARD_ROUTES', description: 'routes without a file: "/api=api,/web=webfront" (added after the file\'s)' })
   ),
-  logLevel: Type.Union(
-    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
-    {
-      default: 'info',
-      flag: 'log-level',
-      env: 'SWITCHYARD_LOG_LEVEL',
-      description: 'log level'
-    }
-  )
+  logLevel: logLevelSetting()
 })
 export type RouterSettings = Static<typeof RouterSettings>
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
-import { ConfigError, parseConfig } from '../../core/config.js'
+import { ConfigError, logLevelSetting, parseConfig } from '../../core/config.js'
 import { NAME_PATTERN } from '../../core/names.js'
 
 /** Process settings of the message router: flags, env, defaults (see core/config.ts). */
@@ -33,15 +33,7 @@ export const MessageRouterSettings = Type.Object({
   }),
   config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_MESSAGE_ROUTER_CONFIG', description: 'topics and delivery settings (YAML or JSON)' })),
   topics: Type.Optional(Type.String({ minLength: 1, flag: 'topics', env: 'SWITCHYARD_TOPICS', description: 'topics without a file: "orders=orders-worker,emails=mailer"' })),
-  logLevel: Type.Union(
-    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
-    {
-      default: 'info',
-      flag: 'log-level',
-      env: 'SWITCHYARD_LOG_LEVEL',
-      description: 'log level'
-    }
-  )
+  logLevel: logLevelSetting()
 })
 export type MessageRouterSettings = Static<typeof MessageRouterSettings>
 
