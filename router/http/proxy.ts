@@ -11,6 +11,7 @@ import type { ProxyConfig } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { addressMatches, buildBlockList, downstreamHeaders, upstreamHeaders } from './forwarding-headers.js'
+import { RequestBody } from './request-body.js'
 import { stripPrefix, type RouteRules } from './route-rules.js'
 import { VersionChooser } from './version-choice.js'
 
@@ -205,12 +206,13 @@ export function createProxyHandler(deps: ProxyDependencies) {
         injectContext(attemptSpan, forwarded)
       }
       let response: Dispatcher.ResponseData
+      const body = hasBody ? new RequestBody(raw) : null
       try {
         response = await endpoint.pool.request({
           path,
           method: method as Dispatcher.HttpMethod,
           headers: forwarded,
-          body: hasBody ? raw : null,
+          body,
           signal: abort.signal,
           headersTimeout: firstByteMs,
           bodyTimeout: idleMs
@@ -240,8 +242,8 @@ export function createProxyHandler(deps: ProxyDependencies) {
               : connectFailed
                 ? { code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${route.name} ${version.name} at ${endpoint.address}` }
                 : { code: 'UPSTREAM_RESET', message: `the connection to ${route.name} ${version.name} at ${endpoint.address} failed before a response` }
-        // undici destroys a request body stream when the attempt fails: a destroyed body cannot be sent again
-        const bodyUntouched = !hasBody || (!raw.readableDidRead && !raw.destroyed)
+        // A body undici never started reading (refused connection, connect timeout) can be sent again.
+        const bodyUntouched = body === null || !body.touched
         const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || IDEMPOTENT.has(method))
         if (retryable && retries < rule.retries && budget.tryRetry(clock())) {
           retries++
@@ -260,8 +262,7 @@ export function createProxyHandler(deps: ProxyDependencies) {
           metrics.ejections.inc({ service: route.name, version: version.name })
           log.warn({ service: route.name, version: version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
         }
-        const retryable =
-          (status === 502 || status === 503) && IDEMPOTENT.has(method) && (!hasBody || !raw.readableDidRead) && retries < rule.retries && version.endpoints.length > 1
+        const retryable = (status === 502 || status === 503) && IDEMPOTENT.has(method) && (body === null || !body.touched) && retries < rule.retries && version.endpoints.length > 1
         if (retryable && !budget.tryRetry(clock())) metrics.retryBudgetExhausted.inc({ service: route.name })
         else if (retryable) {
           retries++

@@ -499,9 +499,9 @@ t.test('retries', async (t) => {
   })
 
   t.test('a POST with a body meeting a refused connection', async (t) => {
-    t.test('is answered 502 or by the other instance, and blames only the dead one', async (t) => {
-      // undici destroys the request body of a failed attempt, so a body cannot be replayed: the
-      // router answers 502 rather than "retrying" with a dead stream on a healthy instance.
+    t.test('is sent whole to the other instance: a body not yet read is replayable', async (t) => {
+      // The router hands undici a lazy view of the body: a refused connection never read a
+      // byte of it, so the retry sends it whole to the healthy instance.
       const mesh = await startTestMesh()
       t.teardown(mesh.close)
       const good = await mesh.addUpstream('api', 'v1.3', (req, res) => {
@@ -510,20 +510,16 @@ t.test('retries', async (t) => {
         req.on('end', () => res.end(JSON.stringify({ bytes })))
       })
       await registerPort(mesh, 'api', 'v1.3', await freePort())
-      let failed = 0
       for (let i = 0; i < 20; i++) {
         const response = await request(`${mesh.proxyUrl}/api/p`, { method: 'POST', body: 'x'.repeat(1000) })
-        const body = await response.body.json()
-        if (response.statusCode === 200) t.same(body, { bytes: 1000 }, 'the whole body reached the good instance')
-        else {
-          failed++
-          t.same([response.statusCode, (body as any).code], [502, 'UPSTREAM_UNREACHABLE'])
-        }
+        t.equal(response.statusCode, 200)
+        t.same(await response.body.json(), { bytes: 1000 }, 'the whole body reached the good instance')
       }
-      t.equal(good.hits, 20 - failed, 'the good instance saw exactly the successful requests')
+      t.equal(good.hits, 20, 'the good instance answered every request')
       const text = await metricsText(mesh)
-      t.equal(metric(text, 'switchyard_upstream_connect_errors_total'), failed, 'one failed connect per failed request, none charged to the good instance')
-      t.equal(metric(text, 'switchyard_retries_total'), 0, 'a body is never replayed')
+      const refused = metric(text, 'switchyard_upstream_connect_errors_total')
+      t.ok(refused > 0, `the dead instance was tried (${refused} refused connections)`)
+      t.equal(metric(text, 'switchyard_retries_total'), refused, 'each refused attempt was retried elsewhere')
     })
 
     t.test('does not leave the keep-alive connection stuck behind the unread body', async (t) => {
