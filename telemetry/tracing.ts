@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import { context, propagation, trace, type ContextManager, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base'
 
 /**
@@ -70,6 +70,10 @@ export async function startTracing(defaultServiceName: string, options: { env?: 
     serviceName,
     spanProcessors,
     instrumentations: [],
+    // No async context manager: switchyard passes every span's context explicitly, and an
+    // AsyncLocalStorage manager would tax every promise in the process (measured: ~25% of
+    // the router's throughput at 1% sampling).
+    contextManager: null as unknown as ContextManager,
     ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {})
   })
   sdk.start()
