@@ -1,0 +1,51 @@
+import t from 'tap'
+import { startTestMesh } from '../helpers/router-harness.js'
+import { parentOf, recordedBefore, routeTraced, startMemoryTracing, startMessagePlane } from '../helpers/tracing-harness.js'
+
+// OTEL_PROPAGATORS=b3multi from process.env, startTracing's default.
+process.env.OTEL_PROPAGATORS = 'b3multi'
+const exporter = await startMemoryTracing()
+
+t.test('b3multi: the router continues an X-B3-* trace and passes X-B3-* headers on', async (t) => {
+  const mesh = await startTestMesh()
+  t.teardown(mesh.close)
+  await mesh.addUpstream('api', 'v1.3')
+  const traceId = '463ac35c9f6413ad48485a3953bb6124'
+  const { server, client, upstream } = await routeTraced(mesh, exporter, traceId, { 'X-B3-TraceId': traceId, 'X-B3-SpanId': 'a2fb4a1d1a96d312', 'X-B3-Sampled': '1' })
+  t.equal(parentOf(server), 'a2fb4a1d1a96d312', 'the server span is a child of the X-B3 span')
+  t.equal(parentOf(client), server.spanContext().spanId)
+  t.match(upstream, { 'x-b3-traceid': traceId, 'x-b3-spanid': client.spanContext().spanId, 'x-b3-sampled': '1' }, 'the upstream continues the client span, sampled')
+  t.equal(upstream.b3, undefined, 'no single b3 header')
+  t.equal(upstream.traceparent, undefined, 'no W3C header')
+})
+
+t.test('b3multi with X-B3-Sampled 0: no recorded spans, the trace and the decision still travel', async (t) => {
+  const mesh = await startTestMesh()
+  t.teardown(mesh.close)
+  const upstream = await mesh.addUpstream('api', 'v1.3')
+  const traceId = '563ac35c9f6413ad48485a3953bb6124'
+  const answer = await mesh.get('/api/x', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': 'a2fb4a1d1a96d312', 'X-B3-Sampled': '0' })
+  t.equal(answer.status, 200)
+  const headers = upstream.lastRequest?.headers ?? {}
+  t.equal(headers['x-b3-traceid'], traceId, 'same trace')
+  t.equal(headers['x-b3-sampled'], '0', 'still not sampled')
+  t.match(headers['x-b3-spanid'], /^[0-9a-f]{16}$/)
+  t.not(headers['x-b3-spanid'], 'a2fb4a1d1a96d312', "the upstream's parent is the router's (unrecorded) span")
+  const later = '663ac35c9f6413ad48485a3953bb6124'
+  const laterHeaders = { 'X-B3-TraceId': later, 'X-B3-SpanId': 'a2fb4a1d1a96d312', 'X-B3-Sampled': '1' }
+  t.same(await recordedBefore(mesh, exporter, traceId, [later, laterHeaders]), [], 'no spans recorded for the unsampled request')
+})
+
+t.test('b3multi: a message through the message router continues the X-B3-* trace', async (t) => {
+  const mesh = await startTestMesh()
+  const plane = await startMessagePlane(mesh, exporter)
+  t.teardown(async () => {
+    await plane.close()
+    await mesh.close()
+  })
+  const traceId = '763ac35c9f6413ad48485a3953bb6124'
+  const { forwarded, consumer, producer } = await plane.route(traceId, { 'x-b3-traceid': traceId, 'x-b3-spanid': 'c7ad6b7169203331', 'x-b3-sampled': '1' })
+  t.equal(parentOf(consumer), 'c7ad6b7169203331', "the consumer span's parent is the X-B3 span")
+  t.equal(parentOf(producer), consumer.spanContext().spanId)
+  t.match(forwarded.headers, { 'x-b3-traceid': traceId, 'x-b3-spanid': producer.spanContext().spanId, 'x-b3-sampled': '1' }, 'the forwarded message carries the producer span')
+})
