@@ -165,6 +165,37 @@ export function injectContext(span: Span, headers: Carrier): void {
   propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter)
 }
 
+/**
+ * The headers of every trace format switchyard reads. Where it starts a span of its own,
+ * it drops all of them before writing its context: a client's `b3` left beside the
+ * router's `x-b3-*` (or a `traceparent` beside `b3`) would attach the upstream to the
+ * client's span and hide the router's.
+ */
+export const TRACE_HEADERS: ReadonlySet<string> = new Set([
+  'traceparent',
+  'tracestate',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+  'uber-trace-id'
+])
+
+/** Message headers keep the case their producer gave them (AMQP does): read them case-insensitively. */
+export function extractMessageContext(headers: Carrier | undefined): Context {
+  const lowerCase: Carrier = {}
+  for (const name in headers) lowerCase[name.toLowerCase()] = headers[name]
+  return extractContext(lowerCase)
+}
+
+/** Replaces whatever trace headers a message came with by the context of `span`. */
+export function injectMessageContext(span: Span, headers: Carrier): void {
+  for (const name of Object.keys(headers)) if (TRACE_HEADERS.has(name.toLowerCase())) delete headers[name]
+  injectContext(span, headers)
+}
+
 export function startSpan(tracer: Tracer, name: string, kind: SpanKind, parent: Context, attributes: Attributes): Span {
   return tracer.startSpan(name, { kind, attributes }, parent)
 }

@@ -1,8 +1,16 @@
 import { BlockList, isIPv6 } from 'node:net'
 import type { IncomingHttpHeaders } from 'node:http'
+import { TRACE_HEADERS } from '../../telemetry/tracing.js'
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1), plus proxy credentials. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/**
+ * Request headers the router answers itself: Node's server already sent the client its
+ * `100 Continue`, so the upstream gets the body without being asked (undici refuses
+ * to send `Expect` at all).
+ */
+const ANSWERED_HERE = 'expect'
 
 /** Headers the router sets itself; what a client sends under these names is dropped. */
 const ROUTER_OWNED = new Set([
@@ -52,6 +60,8 @@ export interface ForwardingContext {
   version: string
   /** a header only the edge may see, never the upstream (the forced-version secret) */
   secretHeader: string | undefined
+  /** the router writes its own trace context: the client's trace headers (any format) are dropped */
+  replaceTraceHeaders: boolean
 }
 
 /** The headers an upstream sees: end-to-end headers of the client plus the router's own. */
@@ -60,7 +70,8 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, context: Forwardi
   const out: Record<string, string | string[]> = {}
   for (const name in incoming) {
     const value = incoming[name]
-    if (value === undefined || HOP_BY_HOP.has(name) || ROUTER_OWNED.has(name) || name === context.secretHeader || listed?.has(name)) continue
+    if (value === undefined || HOP_BY_HOP.has(name) || ROUTER_OWNED.has(name) || name === ANSWERED_HERE || name === context.secretHeader || listed?.has(name)) continue
+    if (context.replaceTraceHeaders && TRACE_HEADERS.has(name)) continue
     out[name] = value
   }
   const client = context.clientAddress ?? 'unknown'
@@ -75,15 +86,25 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, context: Forwardi
   return out
 }
 
-/** The headers a client sees from an upstream answer. */
-export function downstreamHeaders(incoming: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const listed = typeof incoming.connection === 'string' ? connectionListed({ connection: incoming.connection }) : undefined
-  const out: Record<string, string | string[]> = {}
-  for (const name in incoming) {
-    const value = incoming[name]
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue
-    out[name] = value
+/**
+ * The headers a client sees from an upstream answer, as the flat [name, value, ...] list
+ * `writeHead` takes, built straight from undici's raw header bytes: hop-by-hop headers
+ * and the router's own (sent by the router, whatever the upstream said) are left out.
+ */
+export function downstreamHeaderList(raw: readonly Buffer[], requestId: string, version: string): string[] {
+  const out: string[] = []
+  let listed: Set<string> | undefined
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] as Buffer).toString('latin1').toLowerCase()
+    const value = (raw[index + 1] as Buffer).toString('latin1')
+    if (name === 'connection') listed = connectionListed({ connection: value })
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'x-switchyard-version') continue
+    out.push(name, value)
   }
+  if (listed) {
+    for (let index = out.length - 2; index >= 0; index -= 2) if (listed.has(out[index] as string)) out.splice(index, 2)
+  }
+  out.push('x-request-id', requestId, 'x-switchyard-version', version)
   return out
 }
 

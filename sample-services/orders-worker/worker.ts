@@ -1,6 +1,6 @@
 import type { BrokerAdapter, BrokerSession, Delivery } from '../../router/messages/brokers/broker.js'
 import { queuesOf } from '../../router/messages/config.js'
-import { currentTracing, endSpan, extractContext, SpanKind } from '../../telemetry/tracing.js'
+import { currentTracing, endSpan, extractMessageContext, SpanKind } from '../../telemetry/tracing.js'
 
 export interface OrdersWorkerStats {
   version: string
@@ -75,7 +75,7 @@ export class OrdersWorker {
       ? tracing.tracer.startSpan(
           `${this.stats.queue} process`,
           { kind: SpanKind.CONSUMER, attributes: { 'messaging.destination.name': this.stats.queue, 'messaging.message.id': delivery.messageId ?? '' } },
-          extractContext(delivery.headers)
+          extractMessageContext(delivery.headers)
         )
       : undefined
     this.stats.handled++

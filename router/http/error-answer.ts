@@ -1,0 +1,24 @@
+import type { ServerResponse } from 'node:http'
+import type { ErrorCode } from '../../core/errors.js'
+
+/**
+ * Writes one of the router's own answers (`{code, message}` JSON) on the raw response.
+ * `closeConnection` is for a request whose body was left unread: the rest of its bytes
+ * would otherwise be taken for the next request on the connection.
+ */
+export function sendErrorAnswer(
+  response: ServerResponse,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+  version: string | undefined,
+  closeConnection = false
+): void {
+  const body = JSON.stringify({ code, message })
+  const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', requestId]
+  if (version !== undefined) headers.push('x-switchyard-version', version)
+  if (closeConnection) headers.push('connection', 'close')
+  response.writeHead(status, headers)
+  response.end(body)
+}

@@ -1,0 +1,359 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Span, Tracer } from '@opentelemetry/api'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Dispatcher } from 'undici'
+import type { ErrorCode } from '../../core/errors.js'
+import { pickEndpoint } from '../../core/instance-picker.js'
+import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
+import type { RetryBudget } from '../../core/retry-budget.js'
+import type { ServiceRoute, VersionRoute } from '../../core/route-table.js'
+import { childContext, endSpan, injectContext, SpanKind } from '../../telemetry/tracing.js'
+import type { RouterMetrics } from '../metrics.js'
+import type { Endpoint } from '../upstream/endpoint.js'
+import { sendErrorAnswer } from './error-answer.js'
+import { downstreamHeaderList } from './forwarding-headers.js'
+import { RequestBody } from './request-body.js'
+import type { RouteRule } from './route-rules.js'
+
+/** What every exchange of one listener shares. */
+export interface ExchangeSettings {
+  metrics: RouterMetrics
+  log: FastifyBaseLogger
+  clock: () => number
+  random: () => number
+  tracer: Tracer
+  outlier: OutlierSettings
+  firstByteMs: number
+  idleMs: number
+}
+
+/** Where the router decided to send one request, before any attempt. */
+export interface ExchangePlan {
+  rule: RouteRule
+  route: ServiceRoute<Endpoint>
+  version: VersionRoute<Endpoint>
+  method: string
+  path: string
+  headers: Record<string, string | string[]>
+  hasBody: boolean
+  requestId: string
+  budget: RetryBudget
+  /** performance.now() when the request arrived */
+  startedAt: number
+  serverSpan: Span | undefined
+  /** the context of an unsampled request: only passed on, never recorded */
+  unsampled: Span | undefined
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+/** errors raised before a request reached the instance: safe to retry for any method */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
+/** A 5xx body read and thrown away before a retry, so its connection stays usable; past this, the connection is dropped instead. */
+const DRAIN_LIMIT = 64 * 1024
+/** Status recorded for a request whose client left before any answer (as nginx logs it). */
+const CLIENT_CLOSED = 499
+
+class ExchangeEnded extends Error {}
+
+type Failure = { status: number; code: ErrorCode; message: string }
+
+/**
+ * One upstream attempt of an exchange: the undici dispatch handler (undici 7's own
+ * callback interface, which it calls without wrapping) that hands each event to the
+ * exchange, tagged with the attempt it belongs to.
+ */
+class UpstreamAttempt implements Dispatcher.DispatchHandler {
+  abortUpstream: ((reason: Error) => void) | undefined
+  /** upstream status once its head arrived; 0 before */
+  status = 0
+  /** the client's response head, held back until the first body byte (until then the answer can still become a 502/504) */
+  head: string[] | undefined
+  resume: (() => void) | undefined
+  /** a 5xx being read to its end before the exchange retries elsewhere */
+  draining = false
+  drained = 0
+  settled = false
+
+  constructor(
+    readonly exchange: Exchange,
+    readonly endpoint: Endpoint,
+    readonly span: Span | undefined,
+    readonly body: RequestBody | null
+  ) {}
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.exchange.ended) abort(new ExchangeEnded())
+  }
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    return this.exchange.upstreamHeaders(this, status, rawHeaders, resume)
+  }
+  onData(chunk: Buffer): boolean {
+    return this.exchange.upstreamData(this, chunk)
+  }
+  onComplete(): void {
+    this.exchange.upstreamComplete(this)
+  }
+  onError(error: Error): void {
+    this.exchange.upstreamError(this, error)
+  }
+}
+
+/**
+ * One client request on its way through the proxy: attempts against endpoints of the
+ * chosen version (retrying elsewhere on connection failures and retryable 5xx, within the
+ * retry budget), the route timeout, and the upstream answer streamed straight onto the
+ * client's response with backpressure both ways.
+ */
+export class Exchange {
+  /** the answer is complete, or nobody waits for it any more (client gone, route timeout) */
+  ended = false
+  private attempt: UpstreamAttempt | undefined
+  private retries = 0
+  private failedOn: Endpoint | undefined
+  private failure: Failure | undefined
+  private timer: NodeJS.Timeout | undefined
+  private readonly inflight
+
+  constructor(
+    private readonly settings: ExchangeSettings,
+    private readonly request: IncomingMessage,
+    private readonly response: ServerResponse,
+    private readonly plan: ExchangePlan
+  ) {
+    this.inflight = settings.metrics.inflightOf(plan.route.name)
+  }
+
+  start(): void {
+    const { plan } = this
+    this.inflight.inc()
+    this.response.on('close', this.onClose)
+    this.timer = setTimeout(this.onRouteTimeout, plan.rule.timeoutMs)
+    plan.budget.recordRequest(this.settings.clock())
+    this.dispatch()
+  }
+
+  private dispatch(): void {
+    const { plan, settings } = this
+    const endpoint = pickEndpoint(plan.version.endpoints, settings.clock(), settings.random, this.failedOn)
+    if (!endpoint) {
+      this.failure ??= { status: 503, code: 'NO_HEALTHY_INSTANCE', message: `version ${plan.version.name} of ${plan.route.name} has no healthy instance` }
+      return this.answerFailure(this.failure)
+    }
+    endpoint.inflight++
+    let span: Span | undefined
+    if (plan.unsampled) injectContext(plan.unsampled, plan.headers)
+    else if (plan.serverSpan) {
+      span = settings.tracer.startSpan(
+        plan.method,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            'http.request.method': plan.method,
+            'server.address': endpoint.instance.host,
+            'server.port': endpoint.instance.port,
+            'switchyard.instance': endpoint.instance.id,
+            'switchyard.version': plan.version.name,
+            'switchyard.retry_count': this.retries
+          }
+        },
+        childContext(plan.serverSpan)
+      )
+      injectContext(span, plan.headers)
+    }
+    const attempt = new UpstreamAttempt(this, endpoint, span, plan.hasBody ? new RequestBody(this.request) : null)
+    this.attempt = attempt
+    endpoint.pool.dispatch(
+      {
+        path: plan.path,
+        method: plan.method as Dispatcher.HttpMethod,
+        headers: plan.headers,
+        body: attempt.body,
+        headersTimeout: settings.firstByteMs,
+        bodyTimeout: settings.idleMs
+      },
+      attempt
+    )
+  }
+
+  upstreamHeaders(attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // Informational answers (103 Early Hints...) are not passed on; the final one follows.
+    if (status < 200) return true
+    const { plan, settings } = this
+    const { endpoint } = attempt
+    attempt.status = status
+    attempt.span?.setAttribute('http.response.status_code', status)
+    if (status >= 500) {
+      this.noteFailure(endpoint)
+      const retryable =
+        (status === 502 || status === 503) &&
+        IDEMPOTENT.has(plan.method) &&
+        (attempt.body === null || !attempt.body.touched) &&
+        this.retries < plan.rule.retries &&
+        plan.version.endpoints.length > 1
+      if (retryable && !this.ended && plan.budget.tryRetry(settings.clock())) {
+        this.countRetry(endpoint)
+        attempt.draining = true
+        return true
+      }
+      if (retryable) settings.metrics.retryBudgetExhausted.inc({ service: plan.route.name })
+    } else {
+      recordSuccess(endpoint, settings.clock(), settings.outlier)
+    }
+    attempt.head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
+    attempt.resume = resume
+    plan.serverSpan?.setAttribute('switchyard.retries', this.retries)
+    return true
+  }
+
+  upstreamData(attempt: UpstreamAttempt, chunk: Buffer): boolean {
+    if (attempt.draining) {
+      attempt.drained += chunk.length
+      if (attempt.drained > DRAIN_LIMIT) attempt.abortUpstream?.(new ExchangeEnded())
+      return true
+    }
+    if (this.ended) return false
+    const { response } = this
+    if (attempt.head) {
+      response.writeHead(attempt.status, attempt.head)
+      attempt.head = undefined
+    }
+    if (response.write(chunk)) return true
+    if (attempt.resume) response.once('drain', attempt.resume)
+    return false
+  }
+
+  upstreamComplete(attempt: UpstreamAttempt): void {
+    if (!this.settle(attempt)) return
+    if (attempt.draining) {
+      if (attempt.span) endSpan(attempt.span, `HTTP ${attempt.status}, retried`)
+      if (!this.ended) this.dispatch()
+      return
+    }
+    if (attempt.span) endSpan(attempt.span, attempt.status >= 500 ? `HTTP ${attempt.status}` : undefined)
+    if (this.ended) return
+    this.finish()
+    if (attempt.head) this.response.writeHead(attempt.status, attempt.head)
+    this.response.end()
+  }
+
+  upstreamError(attempt: UpstreamAttempt, error: Error): void {
+    if (!this.settle(attempt)) return
+    if (attempt.span) endSpan(attempt.span, error.message)
+    if (attempt.draining) {
+      // The 5xx being thrown away failed or was cut short: the retry goes ahead anyway.
+      if (!this.ended) this.dispatch()
+      return
+    }
+    if (this.ended) return
+    const { plan, settings } = this
+    if (attempt.status !== 0) return this.failMidAnswer(error)
+
+    const { endpoint } = attempt
+    const code = (error as { code?: string }).code ?? ''
+    const connectFailed = CONNECT_ERRORS.has(code)
+    if (connectFailed) settings.metrics.connectErrors.inc({ service: plan.route.name, version: plan.version.name })
+    this.noteFailure(endpoint)
+    const where = `${plan.route.name} ${plan.version.name} at ${endpoint.address}`
+    this.failure =
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? { status: 504, code: 'UPSTREAM_CONNECT_TIMEOUT', message: `connecting to ${where} timed out` }
+        : code === 'UND_ERR_HEADERS_TIMEOUT'
+          ? { status: 504, code: 'UPSTREAM_TIMEOUT', message: `${where} sent no response headers within ${settings.firstByteMs} ms` }
+          : connectFailed
+            ? { status: 502, code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${where}` }
+            : { status: 502, code: 'UPSTREAM_RESET', message: `the connection to ${where} failed before a response` }
+    // A body undici never started reading (refused connection, connect timeout) can be sent again.
+    const bodyUntouched = attempt.body === null || !attempt.body.touched
+    const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || IDEMPOTENT.has(plan.method))
+    if (retryable && this.retries < plan.rule.retries) {
+      if (plan.budget.tryRetry(settings.clock())) {
+        this.countRetry(endpoint)
+        return this.dispatch()
+      }
+      settings.metrics.retryBudgetExhausted.inc({ service: plan.route.name })
+    }
+    this.answerFailure(this.failure)
+  }
+
+  /** The first settlement of an attempt releases its endpoint; later ones are ignored. */
+  private settle(attempt: UpstreamAttempt): boolean {
+    if (attempt.settled) return false
+    attempt.settled = true
+    attempt.endpoint.inflight--
+    return true
+  }
+
+  private countRetry(endpoint: Endpoint): void {
+    const { plan, settings } = this
+    this.retries++
+    this.failedOn = endpoint
+    settings.metrics.retries.inc({ service: plan.route.name, version: plan.version.name })
+  }
+
+  private noteFailure(endpoint: Endpoint): void {
+    const { plan, settings } = this
+    const versionEndpoints = plan.version.endpoints
+    if (!recordFailure(endpoint, versionEndpoints, settings.clock(), settings.outlier)) return
+    settings.metrics.ejections.inc({ service: plan.route.name, version: plan.version.name })
+    settings.log.warn({ service: plan.route.name, version: plan.version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
+  }
+
+  /** The upstream answer broke after its head arrived. */
+  private failMidAnswer(error: Error): void {
+    this.finish()
+    const { response } = this
+    // Bytes of it already reached the client: cut the connection so it sees a truncated answer, not a complete one.
+    if (response.headersSent) {
+      response.destroy()
+      return
+    }
+    const code = (error as { code?: string }).code
+    if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ status: 504, code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
+    else if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')
+      this.answer({ status: 502, code: 'UPSTREAM_RESET', message: 'the upstream connection failed before the response body' })
+    else {
+      this.settings.log.error({ err: error }, 'proxy error')
+      this.answer({ status: 500, code: 'INTERNAL', message: 'internal error' })
+    }
+  }
+
+  private answerFailure(failure: Failure): void {
+    this.finish()
+    this.answer(failure)
+  }
+
+  private answer(failure: Failure): void {
+    const { plan } = this
+    // undici dropped the unread rest of a failed attempt's body: it can never be drained.
+    const bodyUnread = plan.hasBody && !this.request.complete
+    sendErrorAnswer(this.response, failure.status, failure.code, failure.message, plan.requestId, plan.version.name, bodyUnread)
+  }
+
+  private finish(): void {
+    this.ended = true
+    clearTimeout(this.timer)
+  }
+
+  private readonly onRouteTimeout = (): void => {
+    if (this.ended) return
+    this.finish()
+    this.attempt?.abortUpstream?.(new ExchangeEnded())
+    const { plan, response } = this
+    // Part of the answer is out: all that can be said now is that it is incomplete.
+    if (response.headersSent) response.destroy()
+    else this.answer({ status: 504, code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` })
+  }
+
+  private readonly onClose = (): void => {
+    const { plan, response } = this
+    if (!this.ended) {
+      // The client went away first: stop the upstream work done for it.
+      this.finish()
+      this.attempt?.abortUpstream?.(new ExchangeEnded())
+    }
+    this.inflight.dec()
+    const status = response.headersSent ? response.statusCode : CLIENT_CLOSED
+    this.settings.metrics.recordRequest(plan.route.name, plan.version.name, status, (performance.now() - plan.startedAt) / 1000)
+  }
+}
