@@ -1,4 +1,4 @@
-import { context, propagation, trace, type ContextManager, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, trace, type ContextManager, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import type { TextMapPropagator } from '@opentelemetry/api'
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base'
 
@@ -51,7 +51,21 @@ function choosePropagators(env: Env): string[] {
   return names.includes('none') ? [] : names
 }
 
+/** The request headers each propagator reads (B3 reads both of its encodings, whichever it injects). */
+const HEADERS_READ: Readonly<Record<string, readonly string[]>> = {
+  tracecontext: ['traceparent', 'tracestate'],
+  baggage: ['baggage'],
+  b3: ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'x-b3-flags'],
+  b3multi: ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'x-b3-flags']
+}
+
 let active: Tracing | undefined
+/**
+ * Every header the configured propagators could read, when that list is known (Jaeger's
+ * baggage hides in any `uberctx-*` header): a request with none of them starts a new
+ * trace without asking each propagator.
+ */
+let headersRead: readonly string[] | undefined = []
 
 /**
  * Starts tracing for this process (once; later calls return the same set-up).
@@ -72,6 +86,7 @@ export async function startTracing(defaultServiceName: string, options: { env?: 
     return active
   }
   const propagatorNames = choosePropagators(env)
+  headersRead = propagatorNames.includes('jaeger') ? undefined : [...new Set(propagatorNames.flatMap((name) => HEADERS_READ[name] ?? []))]
   // Loaded only when tracing is on: the SDK and its exporters take a while to import.
   const [
     { NodeSDK },
@@ -116,6 +131,10 @@ export async function startTracing(defaultServiceName: string, options: { env?: 
     contextManager: null as unknown as ContextManager,
     // b3 extracts both b3 encodings and injects the single header; null propagates nothing.
     textMapPropagator: propagators.length > 0 ? new CompositePropagator({ propagators }) : null,
+    // Metrics are Prometheus's job here; OTel metrics and logs pipelines (the SDK's OTLP
+    // defaults) only run when asked for by name.
+    ...(env.OTEL_METRICS_EXPORTER ? {} : { metricReaders: [] }),
+    ...(env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
     ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {})
   })
   sdk.start()
@@ -155,8 +174,9 @@ const headerSetter = {
   }
 }
 
-/** The trace context that came with a request or message (traceparent, b3...). */
+/** The trace context that came with a request or message (traceparent, b3...); `headers` has lower-case names. */
 export function extractContext(headers: Carrier): Context {
+  if (headersRead !== undefined && !headersRead.some((name) => headers[name] !== undefined)) return ROOT_CONTEXT
   return propagation.extract(context.active(), headers, headerGetter)
 }
 

@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander'
-import { runLocalStack } from '../local-stack.js'
 
 export function addLocalCommand(program: Command): void {
   program
@@ -14,6 +13,7 @@ export function addLocalCommand(program: Command): void {
         .default('memory')
     )
     .action(async (options: { broker: 'memory' | 'rabbitmq' }) => {
+      const { runLocalStack } = await import('../local-stack.js')
       await runLocalStack({ env: process.env, out: (text) => process.stdout.write(text), broker: options.broker })
     })
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { parseRouterSettings, RouterSettings } from '../../router/config.js'
-import { runRouter } from '../../router/server.js'
 import { addSettingOptions, givenFlags } from '../settings-options.js'
 
 export function addRouterCommand(program: Command): void {
@@ -8,6 +7,9 @@ export function addRouterCommand(program: Command): void {
     .command('router')
     .description('run the HTTP router in the foreground: proxy on --port, admin (/healthz /readyz /metrics /routes) on --admin-port; reads the registry with SWITCHYARD_TOKEN')
   addSettingOptions(command, RouterSettings).action(async (_options, self: Command) => {
-    await runRouter(parseRouterSettings(givenFlags(self, RouterSettings), process.env))
+    const settings = parseRouterSettings(givenFlags(self, RouterSettings), process.env)
+    // Loaded only for this command: a router process carries no registry or broker code.
+    const { runRouter } = await import('../../router/server.js')
+    await runRouter(settings)
   })
 }
