@@ -308,14 +308,11 @@ export class Exchange {
       response.destroy()
       return
     }
+    // Whatever broke it (a reset, a close before content-length was met, bad chunk framing),
+    // it is the upstream's answer that failed: a 502, with the cause in the message.
     const code = (error as { code?: string }).code
     if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ status: 504, code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
-    else if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')
-      this.answer({ status: 502, code: 'UPSTREAM_RESET', message: 'the upstream connection failed before the response body' })
-    else {
-      this.settings.log.error({ err: error }, 'proxy error')
-      this.answer({ status: 500, code: 'INTERNAL', message: 'internal error' })
-    }
+    else this.answer({ status: 502, code: 'UPSTREAM_RESET', message: `the upstream answer broke before its body (${code ?? error.message})` })
   }
 
   private answerFailure(failure: Failure): void {
