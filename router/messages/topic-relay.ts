@@ -50,6 +50,9 @@ export class TopicRelay {
   private readonly declared = new Map<string, Promise<void>>()
   private readonly deps: RelayDependencies
   private readonly random: () => number
+  /** the highest confirmed delivery tag, in order, not acknowledged yet (0: none) */
+  private ackUpTo = 0
+  private ackScheduled = false
 
   constructor(deps: RelayDependencies) {
     this.deps = deps
@@ -110,14 +113,27 @@ export class TopicRelay {
 
   private settle(entry: Pending): void {
     entry.settled = true
-    let last: Pending | undefined
     while (this.pending.length > 0 && (this.pending[0] as Pending).settled) {
       const head = this.pending.shift() as Pending
       // A multiple ack covers every outstanding tag up to it; returned ones are no longer outstanding.
-      if (!head.returned) last = head
+      if (!head.returned) this.ackUpTo = head.tag
     }
-    if (last) this.deps.session.ack(last.tag, true)
+    // One ack per burst of confirms: the broker confirms hundreds of publishes in one frame,
+    // and acking each would cost the broker (the bottleneck) one ack per message. The tick
+    // runs once the burst's callbacks are done and before any other I/O or timer, so a
+    // close() never overtakes it.
+    if (this.ackUpTo !== 0 && !this.ackScheduled) {
+      this.ackScheduled = true
+      process.nextTick(this.flushAck)
+    }
     this.deps.metrics.inflight.dec({ topic: this.deps.topic.name })
+  }
+
+  private readonly flushAck = (): void => {
+    this.ackScheduled = false
+    const tag = this.ackUpTo
+    this.ackUpTo = 0
+    if (tag !== 0) this.deps.session.ack(tag, true)
   }
 
   private async route(delivery: Delivery): Promise<void> {

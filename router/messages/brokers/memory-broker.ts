@@ -16,6 +16,8 @@ interface Consumer {
 class MemoryQueue {
   readonly ready: StoredMessage[] = []
   readonly consumers: Consumer[] = []
+  /** the one timer that expires this queue's head, while it has messages with a TTL */
+  expiryTimer: NodeJS.Timeout | undefined
   private nextConsumer = 0
   constructor(
     readonly name: string,
@@ -66,7 +68,7 @@ export class MemoryBroker {
     const ttl = queue.options.messageTtlMs
     const stored: StoredMessage = { ...message, headers: { ...message.headers }, redelivered, expiresAt: ttl === undefined ? undefined : Date.now() + ttl }
     queue.ready.push(stored)
-    if (ttl !== undefined) this.expireLater(queue, ttl)
+    if (ttl !== undefined) this.scheduleExpiry(queue)
     this.dispatch(queue)
   }
 
@@ -114,19 +116,34 @@ export class MemoryBroker {
   close(): void {
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
+    for (const queue of this.queues.values()) queue.expiryTimer = undefined
   }
 
-  private expireLater(queue: MemoryQueue, ttl: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer)
-      const now = Date.now()
-      while (queue.ready.length > 0 && (queue.ready[0]?.expiresAt ?? Infinity) <= now) {
-        const expired = queue.ready.shift() as StoredMessage
-        this.deadLetter(queue.name, expired)
-      }
-    }, ttl)
+  /**
+   * Expires the head when it is due, then schedules the next head. Timers run on the
+   * monotonic clock, rounded to whole ms apart from Date.now(), so one can fire a
+   * millisecond before its message is due: that message then simply gets the next timer
+   * (a timer per message, checked once, could leave it waiting for ever).
+   */
+  private scheduleExpiry(queue: MemoryQueue): void {
+    const due = queue.ready[0]?.expiresAt
+    if (queue.expiryTimer !== undefined || due === undefined) return
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer)
+        queue.expiryTimer = undefined
+        const now = Date.now()
+        while (queue.ready.length > 0 && (queue.ready[0]?.expiresAt ?? Infinity) <= now) {
+          const expired = queue.ready.shift() as StoredMessage
+          this.deadLetter(queue.name, expired)
+        }
+        this.scheduleExpiry(queue)
+      },
+      Math.max(1, due - Date.now())
+    )
     timer.unref()
     this.timers.add(timer)
+    queue.expiryTimer = timer
   }
 }
 
