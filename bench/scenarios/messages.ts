@@ -275,12 +275,14 @@ export async function messagesScenario(context: BenchContext): Promise<ScenarioR
 
     const summaries = summarize(rounds, configurations)
     const switchyard = summaries.find((summary) => summary.configuration === 'switchyard')
+    const foreign = rounds.map((round) => round.foreignLoad).filter(Number.isFinite)
     const total = rounds.filter((round) => round.configuration === 'switchyard').reduce((sum, round) => sum + round.messages, 0)
     notes.push(
       `each round: ${integer(perRound)} messages of ${MESSAGE_BYTES} bytes, persistent, durable queues; the relays' source queue is filled first (relay frozen with SIGSTOP), then the relay is resumed and timed from the first to the last message seen in the version queues (depths polled every ${POLL_MS} ms); raw publishing is timed from the first publish to the last confirm`,
       `both relays: prefetch ${PREFETCH}, publish on a confirm channel without waiting for each confirm, ack (multiple) only after the confirms, 90/10 split by smooth weighted round-robin; the publisher keeps at most ${PREFETCH} messages unconfirmed`,
       `split and duplicates over ${integer(total)} messages through switchyard (${context.rounds} rounds)${context.quick ? '; a --quick run: a full run measures the split over 100,000 messages' : ''}; duplicates: messages in the version queues beyond those sent`,
       `${placement}; RabbitMQ (unpinned) at ${shownUrl}${brokerPid ? '' : ' (not local: broker CPU not reported)'}`,
+      `other load: processes outside the benchmark and RabbitMQ used a median ${fixed(median(foreign) * 100, 0)}% (max ${fixed(Math.max(...foreign) * 100, 0)}%) of the machine's CPU during the rounds (/proc/stat); high values, a high "waited" and a high spread mean noisy figures`,
       `targets (read, never asserted): switchyard at least ${RATIO_TARGET}x the raw relay's messages/s (${switchyard ? times(switchyard.vsRawRelay) : 'n/a'} here), split error within ${SPLIT_TARGET_PP} percentage point (${switchyard ? fixed(switchyard.splitErrorPp, 3) : 'n/a'} pp here)`
     )
     return {
