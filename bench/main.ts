@@ -5,10 +5,12 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { stopAll } from './lib/children.js'
+import { setClosedLoopGenerator } from './lib/load-runner.js'
 import { machineInfo, runIdentity } from './lib/machine.js'
 import { projectRoot } from './lib/paths.js'
 import { choosePinning } from './lib/pinning.js'
 import { progress } from './lib/progress.js'
+import { wrkVersion } from './lib/wrk-load.js'
 import type { BenchRun } from './report/bench-run.js'
 import { renderTextTable } from './report/text-table.js'
 import { writeResults } from './report/write-results.js'
@@ -51,6 +53,7 @@ interface CliOptions {
   pin: boolean
   write: boolean
   outDir?: string
+  loadGenerator?: 'wrk' | 'autocannon'
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -60,7 +63,8 @@ async function main(argv: string[]): Promise<number> {
     .option('--quick', 'a ~1-minute smoke run: short rounds, fewer changes, a small scale table')
     .option('--rounds <n>', 'rounds per proxy configuration, at least 3 (default 5, quick 3)', positiveInteger(3))
     .option('--duration <seconds>', 'seconds of load per proxy round (default 4, quick 1)', positiveSeconds)
-    .option('--connections <n>', 'keep-alive connections of the load generator', positiveInteger(1), 32)
+    .option('--connections <n>', 'keep-alive connections of the load generator', positiveInteger(1), 64)
+    .addOption(new Option('--load-generator <name>', 'closed-loop load generator (default: wrk when installed, see bench/setup; else autocannon)').choices(['wrk', 'autocannon']))
     .option('--configurations <names>', `proxy configurations to run, comma-separated (default: all): ${CONFIGURATIONS.map((definition) => definition.name).join(',')}`)
     .addOption(new Option('--no-pin', 'do not pin processes to cores with taskset'))
     .addOption(new Option('--no-write', 'print the tables only; write nothing under bench/results'))
@@ -81,6 +85,12 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
   const quick = options.quick === true
+  const loadGenerator = options.loadGenerator ?? (wrkVersion() ? 'wrk' : 'autocannon')
+  if (loadGenerator === 'wrk' && !wrkVersion()) {
+    process.stderr.write('bench: --load-generator wrk, but wrk is not installed (bench/setup installs it)\n')
+    return 2
+  }
+  setClosedLoopGenerator(loadGenerator)
   const context: BenchContext = {
     quick,
     pinning: choosePinning(!options.pin),
@@ -93,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
   const machine = machineInfo()
   const started = Date.now()
   progress('bench', `${quick ? 'quick' : 'full'} run of ${requested.join(', ')} at commit ${identity.commit}${identity.dirty ? ' (uncommitted changes)' : ''}`)
+  progress('bench', `closed-loop load: ${loadGenerator === 'wrk' ? `${wrkVersion() ?? 'wrk'}, one thread` : 'autocannon'}; fixed-rate load: evenly paced undici requests`)
   progress('bench', `machine: ${machine.cores} cores, ${machine.cpuModel}, Node.js ${machine.node}, load average ${machine.loadAverageAtStart.join(' ')}`)
 
   const results: ScenarioResult[] = []
@@ -114,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
     machine,
     command: `npm run bench${argv.length > 2 ? ` -- ${argv.slice(2).join(' ')}` : ''}`,
     quick,
-    options: { connections: context.connections, rounds: context.rounds, durationSeconds: context.durationSeconds, pin: context.pinning.enabled },
+    options: { connections: context.connections, rounds: context.rounds, durationSeconds: context.durationSeconds, pin: context.pinning.enabled, loadGenerator },
     durationSeconds: (Date.now() - started) / 1000,
     scenarios: results
   }

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { spawnChild, type Child } from './children.js'
 import type { LoadSpec, LoadSummary } from './load-spec.js'
 import type { WorkerReply } from './load-worker.js'
+import { runningWrkPids, runWrk } from './wrk-load.js'
 
 const workerPath = fileURLToPath(new URL('./load-worker.js', import.meta.url))
 
@@ -59,12 +60,20 @@ export function startLoadGenerator(cpus: string | undefined): void {
   generatorFor(cpus)
 }
 
-/** Runs one load test in the load generator process pinned to `cpus` and returns its summary. */
+let closedLoop: 'wrk' | 'autocannon' = 'autocannon'
+
+/** Which tool runs closed-loop (saturation) loads; open-loop (fixed-rate) loads are always paced by the load worker. */
+export function setClosedLoopGenerator(kind: 'wrk' | 'autocannon'): void {
+  closedLoop = kind
+}
+
+/** Runs one load test pinned to `cpus` and returns its summary. */
 export function runLoad(spec: LoadSpec, cpus: string | undefined): Promise<LoadSummary> {
+  if (spec.rate === undefined && closedLoop === 'wrk') return runWrk(spec, cpus)
   return generatorFor(cpus).run(spec)
 }
 
 /** pids of the running load generators (their CPU is the benchmark's own, not other load). */
 export function loadGeneratorPids(): number[] {
-  return [...generators.values()].map((generator) => generator.child.pid)
+  return [...[...generators.values()].map((generator) => generator.child.pid), ...runningWrkPids()]
 }

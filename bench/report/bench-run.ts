@@ -7,7 +7,7 @@ export interface BenchRun {
   machine: MachineInfo
   command: string
   quick: boolean
-  options: { connections: number; rounds: number; durationSeconds: number; pin: boolean }
+  options: { connections: number; rounds: number; durationSeconds: number; pin: boolean; loadGenerator: 'wrk' | 'autocannon' }
   durationSeconds: number
   scenarios: ScenarioResult[]
 }

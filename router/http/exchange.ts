@@ -54,6 +54,10 @@ const DRAIN_LIMIT = 64 * 1024
 const CLIENT_CLOSED = 499
 
 class ExchangeEnded extends Error {}
+/** No response head within firstByteMs: reported like undici's own headers timeout. */
+class FirstByteTimeout extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT'
+}
 
 type Failure = { status: number; code: ErrorCode; message: string }
 
@@ -73,6 +77,10 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   draining = false
   drained = 0
   settled = false
+  /** an abort decided before undici handed over its abort function */
+  pendingAbort: Error | undefined
+  /** clock time by which the response head must have arrived */
+  firstByteDeadline = 0
 
   constructor(
     readonly exchange: Exchange,
@@ -84,6 +92,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   onConnect(abort: (reason?: Error) => void): void {
     this.abortUpstream = abort
     if (this.exchange.ended) abort(new ExchangeEnded())
+    else if (this.pendingAbort) abort(this.pendingAbort)
   }
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
     return this.exchange.upstreamHeaders(this, status, rawHeaders, resume)
@@ -112,7 +121,10 @@ export class Exchange {
   private retries = 0
   private failedOn: Endpoint | undefined
   private failure: Failure | undefined
+  /** one timer per exchange, armed for the earliest of the route deadline and the current attempt's first-byte deadline */
   private timer: NodeJS.Timeout | undefined
+  private timerFor: UpstreamAttempt | 'route' = 'route'
+  private routeDeadline = 0
   private readonly inflight
 
   constructor(
@@ -128,9 +140,41 @@ export class Exchange {
     const { plan } = this
     this.inflight.inc()
     this.response.on('close', this.onClose)
-    this.timer = setTimeout(this.onRouteTimeout, plan.rule.timeoutMs)
-    plan.budget.recordRequest(this.settings.clock())
+    const now = this.settings.clock()
+    this.routeDeadline = now + plan.rule.timeoutMs
+    plan.budget.recordRequest(now)
     this.dispatch()
+    if (!this.ended) this.armTimer()
+  }
+
+  /**
+   * The first-byte timeout is kept here rather than handed to undici: undici keeps one
+   * timer per connection and re-creates it whenever the value changes between the head
+   * and the body phase, which at full load is two timer objects per request that live
+   * long enough to be promoted and fill the old generation.
+   */
+  private armTimer(): void {
+    let due = this.routeDeadline
+    let target: UpstreamAttempt | 'route' = 'route'
+    const attempt = this.attempt
+    if (attempt && attempt.status === 0 && !attempt.settled && attempt.firstByteDeadline < due) {
+      due = attempt.firstByteDeadline
+      target = attempt
+    }
+    this.timerFor = target
+    this.timer = setTimeout(this.onTimer, Math.max(0, due - this.settings.clock()))
+  }
+
+  private readonly onTimer = (): void => {
+    if (this.ended) return
+    const target = this.timerFor
+    if (target === 'route') return this.routeTimeout()
+    if (target === this.attempt && target.status === 0 && !target.settled) {
+      const timeout = new FirstByteTimeout(`no response head within ${this.settings.firstByteMs} ms`)
+      if (target.abortUpstream) target.abortUpstream(timeout)
+      else target.pendingAbort = timeout
+    }
+    if (!this.ended) this.armTimer()
   }
 
   private dispatch(): void {
@@ -162,6 +206,7 @@ export class Exchange {
       injectContext(span, plan.headers)
     }
     const attempt = new UpstreamAttempt(this, endpoint, span, plan.hasBody ? new RequestBody(this.request) : null)
+    attempt.firstByteDeadline = settings.clock() + settings.firstByteMs
     this.attempt = attempt
     endpoint.pool.dispatch(
       {
@@ -169,7 +214,9 @@ export class Exchange {
         method: plan.method as Dispatcher.HttpMethod,
         headers: plan.headers,
         body: attempt.body,
-        headersTimeout: settings.firstByteMs,
+        // undici's own head timeout is only a backstop (see armTimer); equal to the idle
+        // timeout where possible, so that a connection's timer is refreshed, not re-created.
+        headersTimeout: Math.max(settings.firstByteMs, settings.idleMs),
         bodyTimeout: settings.idleMs
       },
       attempt
@@ -332,8 +379,7 @@ export class Exchange {
     clearTimeout(this.timer)
   }
 
-  private readonly onRouteTimeout = (): void => {
-    if (this.ended) return
+  private routeTimeout(): void {
     this.finish()
     this.attempt?.abortUpstream?.(new ExchangeEnded())
     const { plan, response } = this
