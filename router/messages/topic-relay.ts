@@ -2,7 +2,7 @@ import { bucketOf } from '../../core/buckets.js'
 import { isValidName } from '../../core/names.js'
 import type { RouteTable, VersionRoute } from '../../core/route-table.js'
 import { pickRandom, pickSticky, pickWeighted } from '../../core/version-picker.js'
-import { childContext, currentTracing, endSpan, extractContext, injectContext, SpanKind } from '../../telemetry/tracing.js'
+import { childContext, currentTracing, endSpan, extractMessageContext, injectMessageContext, SpanKind } from '../../telemetry/tracing.js'
 import type { BrokerSession, Delivery, MessageHeaders, OutgoingMessage } from './brokers/broker.js'
 import { queuesOf, type MessageRouterConfig, type TopicConfig } from './config.js'
 import type { MessageMetrics } from './metrics.js'
@@ -177,14 +177,14 @@ export class TopicRelay {
       const consumer = tracing.tracer.startSpan(
         `${topic.name} process`,
         { kind: SpanKind.CONSUMER, attributes: { ...attributes, 'messaging.operation.type': 'process', 'switchyard.registry.revision': this.deps.tables.table.revision } },
-        extractContext(delivery.headers)
+        extractMessageContext(delivery.headers)
       )
       const producer = tracing.tracer.startSpan(
         `${queue} publish`,
         { kind: SpanKind.PRODUCER, attributes: { ...attributes, 'messaging.operation.type': 'publish', 'messaging.destination.name': queue } },
         childContext(consumer)
       )
-      injectContext(producer, headers)
+      injectMessageContext(producer, headers)
       try {
         await this.deps.session.publish(queue, forward(delivery, headers))
         endSpan(producer)
