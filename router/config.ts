@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { parse as parseYaml } from 'yaml'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
 import { NAME_PATTERN } from '../core/names.js'
 
@@ -149,6 +148,8 @@ export async function loadProxyConfig(settings: Pick<RouterSettings, 'config' | 
   let document: unknown = {}
   if (settings.config) {
     try {
+      // The YAML parser is loaded only when there is a file to read (a router without one carries none).
+      const { parse: parseYaml } = await import('yaml')
       document = parseYaml(await readFile(settings.config, 'utf8'))
     } catch (error) {
       throw new ConfigError([`cannot read router config ${settings.config}: ${(error as Error).message}`])

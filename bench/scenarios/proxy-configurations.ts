@@ -158,6 +158,8 @@ export const CONFIGURATIONS: readonly ConfigurationDefinition[] = [
     () => `@fastify/http-proxy ${packageVersion('@fastify/http-proxy')} (reply-from ${packageVersion('@fastify/reply-from')}, undici pools)`
   ),
   nodePeer('node-http-proxy', 'node-http-proxy.js', () => `http-proxy ${packageVersion('http-proxy')} (node:http keep-alive agent)`),
+  // Not a peer but a yardstick: the ceiling of any Node.js proxy's speed and the floor of its memory.
+  nodePeer('node-undici-floor', 'node-undici-floor.js', () => `reference: bare node:http + undici ${packageVersion('undici')} Pool.stream, weighted, no features`),
   nativePeer(haproxy),
   nativePeer(nginx)
 ]

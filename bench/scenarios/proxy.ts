@@ -21,11 +21,12 @@ import type { BenchContext, ScenarioResult, Table } from './scenario.js'
 /**
  * The proxy scenario: the same two-instance upstream (v1 at 90%, v2 at 10%) behind each
  * configuration, loaded in turns (A B C A B C ...) so that drift on a shared machine hits
- * every configuration alike. Two phases: saturation (closed loop, as fast as answers
- * come) for throughput and CPU per request, then a fixed rate that every configuration
- * can sustain, for latency at equal load.
+ * every configuration alike. Three phases: saturation (closed loop, as fast as answers
+ * come) for throughput and CPU per request; a fixed rate that every configuration can
+ * sustain, for latency at equal load; and one connection sending one request at a time,
+ * for the latency a hop adds to an unloaded request.
  */
-export type Phase = 'saturation' | 'fixed-rate'
+export type Phase = 'saturation' | 'fixed-rate' | 'one-connection'
 
 export interface ProxyRound {
   phase: Phase
@@ -150,7 +151,15 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
     }
 
     const rounds: ProxyRound[] = []
-    const measure = async (phase: Phase, round: number, configuration: RunningConfiguration, seconds: number, rate: number | undefined, record: boolean) => {
+    const measure = async (
+      phase: Phase,
+      round: number,
+      configuration: RunningConfiguration,
+      seconds: number,
+      rate: number | undefined,
+      record: boolean,
+      connections = context.connections
+    ) => {
       const hitsBefore = await Promise.all(targets.map((target) => hitsOf(target.origin)))
       const probe = probeForeignLoad([
         ...running.map((entry) => entry.pid).filter((pid): pid is number => pid !== undefined),
@@ -162,7 +171,7 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
       const cpuBefore = configuration.pid === undefined ? 0 : treeCpuSeconds(configuration.pid)
       const waitBefore = configuration.pid === undefined ? 0 : treeRunqueueWaitSeconds(configuration.pid)
       const roundStart = performance.now()
-      const load = await runLoad({ url: configuration.url, connections: context.connections, durationSeconds: seconds, ...(rate ? { rate } : {}) }, pinning.others)
+      const load = await runLoad({ url: configuration.url, connections, durationSeconds: seconds, ...(rate ? { rate } : {}) }, pinning.others)
       const cpuAfter = configuration.pid === undefined ? 0 : treeCpuSeconds(configuration.pid)
       const foreignLoad = probe.finish()
       const proxyWaited = configuration.pid === undefined ? null : (treeRunqueueWaitSeconds(configuration.pid) - waitBefore) / ((performance.now() - roundStart) / 1000)
@@ -209,9 +218,15 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
       for (const configuration of running) await measure('fixed-rate', round, configuration, fixedSeconds, rate, true)
     }
 
+    // Unloaded: one keep-alive connection, one request at a time (after the loaded phases, so
+    // every proxy is warm): the latency a hop adds when nothing queues.
+    for (let round = 1; round <= fixedRounds; round++) {
+      for (const configuration of running) await measure('one-connection', round, configuration, fixedSeconds, undefined, true, 1)
+    }
+
     const peakRss = new Map(running.map((configuration) => [configuration.name, configuration.pid === undefined || !procAvailable() ? null : treePeakRssMiB(configuration.pid)]))
     const summaries = running.flatMap((configuration) =>
-      (['saturation', 'fixed-rate'] as const).map((phase) => summarize(rounds, configuration, phase, peakRss.get(configuration.name) ?? null))
+      (['saturation', 'fixed-rate', 'one-connection'] as const).map((phase) => summarize(rounds, configuration, phase, peakRss.get(configuration.name) ?? null))
     )
     const tables = proxyTables(summaries, context, rate, fixedRounds, fixedSeconds)
     const received = (await callJson('GET', `${otlpSink}/__received`)).json as { exports: number; bytes: number }
@@ -258,6 +273,8 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
 function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: number, fixedRounds: number, fixedSeconds: number): Table[] {
   const saturation = summaries.filter((summary) => summary.phase === 'saturation')
   const fixedRate = summaries.filter((summary) => summary.phase === 'fixed-rate')
+  const oneConnection = summaries.filter((summary) => summary.phase === 'one-connection')
+  const directAlone = oneConnection.find((summary) => summary.configuration === 'direct')
   const direct = saturation.find((summary) => summary.configuration === 'direct')
   const switchyard = saturation.find((summary) => summary.configuration === 'switchyard')
   const switchyardFixed = fixedRate.find((summary) => summary.configuration === 'switchyard')
@@ -295,6 +312,19 @@ function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: num
         fixed(summary.cpuSecondsPer10k),
         fixed(summary.canarySharePercent, 1)
       ])
+    },
+    {
+      title: `One connection, one request at a time (unloaded), median of ${fixedRounds} rounds x ${fixedSeconds} s`,
+      columns: ['configuration', 'req/s', 'p50 us', 'p99 us', 'added p50 us (over direct)', 'CPU s/10k req'],
+      rows: oneConnection.map((summary) => [
+        summary.configuration,
+        integer(summary.rps),
+        integer(summary.p50 * 1000),
+        integer(summary.p99 * 1000),
+        directAlone && summary !== directAlone ? integer((summary.p50 - directAlone.p50) * 1000) : 'n/a',
+        fixed(summary.cpuSecondsPer10k)
+      ]),
+      notes: ['added p50: the median latency through the proxy minus the median latency of a direct call, in microseconds (target for switchyard: at most 100)']
     }
   ]
   const peers = saturation.filter((summary) => !summary.configuration.startsWith('switchyard'))
@@ -314,7 +344,9 @@ function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: num
           times(ratio(switchyard.peakRssMiB ?? NaN, other.peakRssMiB ?? NaN))
         ]
       }),
-      notes: ['targets (read, never asserted): switchyard within ~2x the CPU per request of the peers, its p99 close to theirs']
+      notes: [
+        'targets (read, never asserted): req/s at least 1.4x fastify-http-proxy and at least 0.35x haproxy; p99 at saturation at most 0.6x that of fastify-http-proxy; peak RSS at most 120 MB (114 MiB); node-undici-floor is a yardstick (the least a Node.js proxy can do), not a target'
+      ]
     })
   }
   if (switchyard) {
