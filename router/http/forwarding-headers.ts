@@ -42,10 +42,13 @@ export function addressMatches(list: BlockList, address: string | undefined): bo
   return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
 }
 
+const COMMON_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i
+
 /** Names listed in a Connection header are hop-by-hop too. */
 function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection
-  if (!value) return undefined
+  // The usual values name nothing beyond the hop-by-hop headers already dropped.
+  if (!value || COMMON_CONNECTION.test(value)) return undefined
   const names = new Set<string>()
   for (const name of value.split(',')) names.add(name.trim().toLowerCase())
   return names

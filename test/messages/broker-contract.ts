@@ -246,6 +246,33 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     t.equal(ended, 'open', 'the session did not end')
   })
 
+  t.test('a multiple ack covers its own consumer only, never another queue consumed in the session', async (t) => {
+    const f = fixture(t)
+    const session = await f.session()
+    const q1 = await f.queue(session, undefined, 'mine')
+    const q2 = await f.queue(session, undefined, 'other')
+    const one = await consumeInto(session, q1, 10)
+    const two = await consumeInto(session, q2, 10)
+    // Interleaved, so that the other queue's deliveries fall between this queue's.
+    for (let index = 0; index < 3; index++) {
+      await session.publish(q2, message(`other${index}`))
+      await session.publish(q1, message(`mine${index}`))
+    }
+    await waitFor(() => (one.deliveries.length >= 3 && two.deliveries.length >= 3 ? true : undefined), 'both consumers served')
+    session.ack((one.deliveries[2] as Delivery).tag, true)
+    // The other queue's deliveries were never settled: a dropped session gives them back.
+    await target.dropConnections()
+    const checker = await f.session()
+    const back = await consumeInto(checker, q2, 10)
+    await waitFor(() => (back.deliveries.length >= 3 ? true : undefined), "the other queue's messages back")
+    t.same(back.deliveries.map(text).sort(), ['other0', 'other1', 'other2'], "the other queue's unacknowledged messages survived the multiple ack")
+    const mine = await consumeInto(checker, q1, 10)
+    await checker.publish(q1, message('marker'))
+    await waitFor(() => (mine.deliveries.some((delivery) => text(delivery) === 'marker') ? true : undefined), 'the marker')
+    t.same(mine.deliveries.map(text), ['marker'], "this queue's acknowledged messages are gone")
+    for (const delivery of [...back.deliveries, ...mine.deliveries]) checker.ack(delivery.tag, false)
+  })
+
   t.test('ended resolves on close, and a closed session refuses work', async (t) => {
     const f = fixture(t)
     const session = await f.session()

@@ -22,7 +22,7 @@ export interface OutgoingMessage {
 }
 
 export interface Delivery extends OutgoingMessage {
-  /** increases with every delivery of one session; acks and nacks name it */
+  /** increases with every delivery to one consumer; acks and nacks name it */
   readonly tag: number
   readonly queue: string
   /** the broker delivered it before (it may have been handled already) */
@@ -34,7 +34,10 @@ export interface BrokerSession {
   /** resolves once the broker has taken responsibility for the message (publisher confirm) */
   publish(queue: string, message: OutgoingMessage): Promise<void>
   consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void>
-  /** acknowledges `tag`, and with `multiple` every earlier unacknowledged tag too */
+  /**
+   * Acknowledges `tag`, and with `multiple` every earlier unacknowledged delivery of the
+   * same consumer too (never another consumer's: each topic relay acks its own in order).
+   */
   ack(tag: number, multiple: boolean): void
   /** gives a delivery back: requeued, or dead-lettered when `requeue` is false */
   nack(tag: number, requeue: boolean): void

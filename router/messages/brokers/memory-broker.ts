@@ -221,8 +221,11 @@ class MemorySession implements BrokerSession {
   private settle(tag: number, multiple: boolean): Unacked[] {
     const settled: Unacked[] = []
     if (multiple) {
+      // Like a RabbitMQ channel per consumer: `multiple` covers the earlier deliveries of
+      // the same consumer only, never those of another queue consumed in this session.
+      const owner = this.unacked.get(tag)?.consumer
       for (const [candidate, entry] of this.unacked) {
-        if (candidate <= tag) {
+        if (candidate <= tag && entry.consumer === owner) {
           settled.push(entry)
           this.unacked.delete(candidate)
         }

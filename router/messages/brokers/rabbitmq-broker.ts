@@ -2,17 +2,23 @@ import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Con
 import type { BrokerAdapter, BrokerSession, Delivery, MessageHeaders, OutgoingMessage, QueueOptions } from './broker.js'
 
 /**
- * RabbitMQ through amqplib. One connection per session with two channels: a confirm
- * channel for publishing (every publish resolves on the broker's confirm) and a plain
- * channel for consuming with a prefetch. Queues are durable and messages persistent.
+ * A session's delivery tags carry their consumer: RabbitMQ numbers deliveries per channel,
+ * so tag = channel tag x CONSUMER_SLOTS + consumer index (still increasing per consumer).
+ */
+const CONSUMER_SLOTS = 1024
+
+/**
+ * RabbitMQ through amqplib. One connection per session: a confirm channel for publishing
+ * (every publish resolves on the broker's confirm), a control channel for declarations,
+ * and one channel per consumer, so that its prefetch and its `multiple` acks cover its own
+ * deliveries only (on a shared channel one topic's ack would settle another topic's
+ * unconfirmed messages). Queues are durable and messages persistent.
  */
 class RabbitSession implements BrokerSession {
   readonly ended: Promise<Error | undefined>
   private end!: (error: Error | undefined) => void
   private closing = false
-  private consumeChannel: Channel | undefined
-  /** consume calls one at a time: prefetch and consume are two RPCs on one shared channel */
-  private consuming: Promise<unknown> = Promise.resolve()
+  private readonly consumers: Channel[] = []
 
   constructor(
     private readonly connection: ChannelModel,
@@ -58,19 +64,15 @@ class RabbitSession implements BrokerSession {
     })
   }
 
-  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
-    const started = this.consuming.then(() => this.startConsumer(queue, prefetch, onDelivery))
-    this.consuming = started.catch(() => {})
-    return started
-  }
-
-  private async startConsumer(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
-    this.consumeChannel ??= await this.openConsumeChannel()
-    const channel = this.consumeChannel
+  async consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+    if (this.consumers.length >= CONSUMER_SLOTS) throw new Error(`at most ${CONSUMER_SLOTS} consumers per RabbitMQ session`)
+    const channel = await this.openConsumeChannel()
+    // Taken after the await, so that consumers started at once get distinct slots.
+    const index = this.consumers.push(channel) - 1
     await channel.prefetch(prefetch)
     await channel.consume(queue, (message: ConsumeMessage | null) => {
       if (message === null) return void this.abort(new Error(`the consumer of ${queue} was cancelled by the broker`))
-      onDelivery(toDelivery(queue, message))
+      onDelivery(toDelivery(queue, message, index))
     })
   }
 
@@ -78,7 +80,7 @@ class RabbitSession implements BrokerSession {
   // after the session ended (a confirm that resolved just before the drop) is a no-op.
   ack(tag: number, multiple: boolean): void {
     try {
-      this.consumeChannel?.ack({ fields: { deliveryTag: tag } } as ConsumeMessage, multiple)
+      this.consumers[tag % CONSUMER_SLOTS]?.ack(channelMessage(tag), multiple)
     } catch {
       /* the session has ended */
     }
@@ -86,7 +88,7 @@ class RabbitSession implements BrokerSession {
 
   nack(tag: number, requeue: boolean): void {
     try {
-      this.consumeChannel?.nack({ fields: { deliveryTag: tag } } as ConsumeMessage, false, requeue)
+      this.consumers[tag % CONSUMER_SLOTS]?.nack(channelMessage(tag), false, requeue)
     } catch {
       /* the session has ended */
     }
@@ -97,8 +99,8 @@ class RabbitSession implements BrokerSession {
     // Channels first: amqplib multiplexes channels, so a connection close can overtake acks
     // still buffered on the consume channel and the broker would redeliver those messages.
     // A channel's own close follows its acks. (Skipped once the connection is gone.)
-    for (const channel of [this.consumeChannel, this.publishChannel, this.control]) {
-      if (channel) await Promise.race([channel.close().catch(() => {}), this.ended])
+    for (const channel of [...this.consumers, this.publishChannel, this.control]) {
+      await Promise.race([channel.close().catch(() => {}), this.ended])
     }
     await this.connection.close().catch(() => {})
     this.end(undefined)
@@ -119,7 +121,12 @@ class RabbitSession implements BrokerSession {
   }
 }
 
-function toDelivery(queue: string, message: ConsumeMessage): Delivery {
+/** What amqplib's ack and nack read of a message: its tag on the consumer's channel. */
+function channelMessage(tag: number): ConsumeMessage {
+  return { fields: { deliveryTag: Math.floor(tag / CONSUMER_SLOTS) } } as ConsumeMessage
+}
+
+function toDelivery(queue: string, message: ConsumeMessage, consumer: number): Delivery {
   const headers: MessageHeaders = {}
   const received = (message.properties.headers ?? {}) as Record<string, unknown>
   // for...in, not Object.entries: no array of pairs per message on the hot path
@@ -129,7 +136,7 @@ function toDelivery(queue: string, message: ConsumeMessage): Delivery {
     else if (Buffer.isBuffer(value)) headers[name] = value.toString('utf8')
   }
   return {
-    tag: message.fields.deliveryTag,
+    tag: message.fields.deliveryTag * CONSUMER_SLOTS + consumer,
     queue,
     redelivered: message.fields.redelivered,
     body: message.content,
