@@ -107,6 +107,7 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
   const warmupSeconds = context.quick ? 0 : 2
   const fixedRounds = context.quick ? 1 : 3
   const fixedSeconds = context.quick ? 1 : 3
+  const oneConnectionSeconds = context.quick ? 1 : 2
   const tempDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-proxy-'))
   const upstreamScript = fileURLToPath(new URL('../servers/upstream-server.js', import.meta.url))
   const upstreams: Child[] = []
@@ -221,14 +222,14 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
     // Unloaded: one keep-alive connection, one request at a time (after the loaded phases, so
     // every proxy is warm): the latency a hop adds when nothing queues.
     for (let round = 1; round <= fixedRounds; round++) {
-      for (const configuration of running) await measure('one-connection', round, configuration, fixedSeconds, undefined, true, 1)
+      for (const configuration of running) await measure('one-connection', round, configuration, oneConnectionSeconds, undefined, true, 1)
     }
 
     const peakRss = new Map(running.map((configuration) => [configuration.name, configuration.pid === undefined || !procAvailable() ? null : treePeakRssMiB(configuration.pid)]))
     const summaries = running.flatMap((configuration) =>
       (['saturation', 'fixed-rate', 'one-connection'] as const).map((phase) => summarize(rounds, configuration, phase, peakRss.get(configuration.name) ?? null))
     )
-    const tables = proxyTables(summaries, context, rate, fixedRounds, fixedSeconds)
+    const tables = proxyTables(summaries, context, rate, fixedRounds, fixedSeconds, oneConnectionSeconds)
     const received = (await callJson('GET', `${otlpSink}/__received`)).json as { exports: number; bytes: number }
     if (running.some((configuration) => configuration.name.startsWith('switchyard-trace'))) {
       notes.push(
@@ -253,6 +254,7 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
         secondsPerRound: context.durationSeconds,
         warmupSeconds,
         fixedRate: { requestsPerSecond: rate, rounds: fixedRounds, secondsPerRound: fixedSeconds },
+        oneConnection: { rounds: fixedRounds, secondsPerRound: oneConnectionSeconds },
         otlpSinkReceived: received,
         pinning,
         configurations: running.map((configuration) => ({ name: configuration.name, label: configuration.label })),
@@ -270,7 +272,7 @@ export async function proxyScenario(context: BenchContext): Promise<ScenarioResu
   }
 }
 
-function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: number, fixedRounds: number, fixedSeconds: number): Table[] {
+function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: number, fixedRounds: number, fixedSeconds: number, oneConnectionSeconds: number): Table[] {
   const saturation = summaries.filter((summary) => summary.phase === 'saturation')
   const fixedRate = summaries.filter((summary) => summary.phase === 'fixed-rate')
   const oneConnection = summaries.filter((summary) => summary.phase === 'one-connection')
@@ -314,7 +316,7 @@ function proxyTables(summaries: ProxySummary[], context: BenchContext, rate: num
       ])
     },
     {
-      title: `One connection, one request at a time (unloaded), median of ${fixedRounds} rounds x ${fixedSeconds} s`,
+      title: `One connection, one request at a time (unloaded), median of ${fixedRounds} rounds x ${oneConnectionSeconds} s`,
       columns: ['configuration', 'req/s', 'p50 us', 'p99 us', 'added p50 us (over direct)', 'CPU s/10k req'],
       rows: oneConnection.map((summary) => [
         summary.configuration,
