@@ -48,6 +48,8 @@ export interface ExchangePlan {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** errors raised before a request reached the instance: safe to retry for any method */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
+/** the endpoint's pool was closed under the request (its instance just left the table): it was never sent */
+const POOL_CLOSED = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
 /** A 5xx body read and thrown away before a retry, so its connection stays usable; past this, the connection is dropped instead. */
 const DRAIN_LIMIT = 64 * 1024
 /** Status recorded for a request whose client left before any answer (as nginx logs it). */
@@ -312,7 +314,7 @@ export class Exchange {
             : { status: 502, code: 'UPSTREAM_RESET', message: `the connection to ${where} failed before a response` }
     // A body undici never started reading (refused connection, connect timeout) can be sent again.
     const bodyUntouched = attempt.body === null || !attempt.body.touched
-    const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || IDEMPOTENT.has(plan.method))
+    const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || POOL_CLOSED.has(code) || IDEMPOTENT.has(plan.method))
     if (retryable && this.retries < plan.rule.retries) {
       if (plan.budget.tryRetry(settings.clock())) {
         this.countRetry(endpoint)
