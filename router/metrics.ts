@@ -20,6 +20,7 @@ export class RouterMetrics {
   readonly retryBudgetExhausted: Counter<'service'>
   readonly ejections: Counter<'service' | 'version'>
   readonly fallbacks: Counter<'service' | 'version'>
+  readonly truncated: Counter<'service' | 'version'>
   readonly inflight: Gauge<'service'>
   readonly revision: Gauge
   readonly lastUpdate: Gauge
@@ -60,6 +61,12 @@ export class RouterMetrics {
     this.fallbacks = new Counter({
       name: 'switchyard_version_fallback_total',
       help: 'Requests whose weighted version had no healthy instance and went to another version',
+      labelNames: ['service', 'version'],
+      registers
+    })
+    this.truncated = new Counter({
+      name: 'switchyard_responses_truncated_total',
+      help: 'Answers cut off after their first bytes reached the client (upstream reset or stall, route timeout): counted as their status in switchyard_requests_total, but failed',
       labelNames: ['service', 'version'],
       registers
     })

@@ -353,15 +353,19 @@ export class Exchange {
     this.finish()
     const { response } = this
     // Bytes of it already reached the client: cut the connection so it sees a truncated answer, not a complete one.
-    if (response.headersSent) {
-      response.destroy()
-      return
-    }
+    if (response.headersSent) return this.cut()
     // Whatever broke it (a reset, a close before content-length was met, bad chunk framing),
     // it is the upstream's answer that failed: a 502, with the cause in the message.
     const code = (error as { code?: string }).code
     if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ status: 504, code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
     else this.answer({ status: 502, code: 'UPSTREAM_RESET', message: `the upstream answer broke before its body (${code ?? error.message})` })
+  }
+
+  /** Ends an answer whose first bytes are out: the client must see it broken, and the metrics count it. */
+  private cut(): void {
+    const { plan } = this
+    this.settings.metrics.truncated.inc({ service: plan.route.name, version: plan.version.name })
+    this.response.destroy()
   }
 
   private answerFailure(failure: Failure): void {
@@ -386,7 +390,7 @@ export class Exchange {
     this.attempt?.abortUpstream?.(new ExchangeEnded())
     const { plan, response } = this
     // Part of the answer is out: all that can be said now is that it is incomplete.
-    if (response.headersSent) response.destroy()
+    if (response.headersSent) this.cut()
     else this.answer({ status: 504, code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` })
   }
 

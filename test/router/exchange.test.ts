@@ -166,6 +166,9 @@ t.test('the upstream connection breaks after the response head', async (t) => {
   t.same(headerValues(badFraming.rawHeaders, 'x-upstream'), [])
 
   t.equal(upstream.hits, 5, 'none of them was retried (the upstream had answered)')
+  const labels = 'service="api",version="v1.3"'
+  await waitFor(async () => ((await sample(mesh, 'switchyard_responses_truncated_total', labels)) === 2 ? true : undefined), 'two truncated answers in /metrics')
+  t.pass('/metrics counts the two cut answers as truncated (the 502s are not)')
   const after = await mesh.get('/api/fine')
   t.equal(after.status, 200, 'the next request is answered')
   t.equal(after.text, 'fine')
@@ -266,6 +269,7 @@ t.test('a route timeout while the answer streams cuts it, and the route keeps wo
   t.ok(Date.now() - started >= 250, 'cut by the route timeout')
   await waitFor(() => (stalledClosedEarly ? true : undefined), 'the upstream request to be aborted')
   t.pass('the stalled upstream request was aborted')
+  t.equal(await sample(mesh, 'switchyard_responses_truncated_total', 'service="api",version="v1.3"'), 1, 'counted as a truncated answer')
 
   for (const path of ['/slow/after', '/api/after']) {
     const after = await mesh.get(path)
