@@ -345,7 +345,13 @@ export class Exchange {
     const versionEndpoints = plan.version.endpoints
     if (!recordFailure(endpoint, versionEndpoints, settings.clock(), settings.outlier)) return
     settings.metrics.ejections.inc({ service: plan.route.name, version: plan.version.name })
-    settings.log.warn({ service: plan.route.name, version: plan.version.name, instance: endpoint.instance.id, address: endpoint.address }, 'outlier detection ejected an instance')
+    // The request that tipped it over, so that the line joins its trace.
+    const trace = plan.serverSpan?.spanContext()
+    const request = { request_id: plan.requestId, ...(trace ? { trace_id: trace.traceId, span_id: trace.spanId } : {}) }
+    settings.log.warn(
+      { service: plan.route.name, version: plan.version.name, instance: endpoint.instance.id, address: endpoint.address, ...request },
+      'outlier detection ejected an instance'
+    )
   }
 
   /** The upstream answer broke after its head arrived. */

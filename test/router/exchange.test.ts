@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { Socket } from 'node:net'
+import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { Client, request } from 'undici'
 import type { InstanceRecord } from '../../core/registry-events.js'
@@ -351,4 +352,34 @@ t.test("the router's x-request-id, x-switchyard-version and the upstream's Date,
     t.same(headerValues(answer.rawHeaders, 'date'), [upstreamDate], `${what}: one Date, the upstream's`)
     t.same(headerValues(answer.rawHeaders, 'set-cookie'), ['a=1; Path=/', 'b=2; Path=/'], `${what}: repeated headers stay separate`)
   }
+})
+
+t.test('the ejection log line names the request that tipped it over', async (t) => {
+  const upstream = await startUpstream('v1', 'api-v1-failing', (req, res) => {
+    req.resume()
+    res.statusCode = 500
+    res.end('no')
+  })
+  t.teardown(upstream.close)
+  const catalog = new EndpointCatalog({ connectTimeoutMs: 1_000, keepAliveMs: 4_000, connections: 4 })
+  t.teardown(() => catalog.closeAll())
+  const instance: InstanceRecord = { id: upstream.id, service: 'api', version: 'v1', host: '127.0.0.1', port: upstream.port, metadata: {}, status: 'up', registeredAt: 0 }
+  const model = RegistryModel.fromSnapshot({ revision: 1, services: [{ name: 'api', weights: { v1: 100 }, instances: [instance] }] })
+  const tables = { table: buildTable(model, catalog.endpointFor), ready: true }
+  const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], outlierDetection: { maxEjectionPercent: 100 } }, 'test')
+  const lines: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      done()
+    }
+  })
+  const app = buildProxyApp({ config, tables, metrics: new RouterMetrics(), logger: { level: 'warn', stream } })
+  t.teardown(() => app.close())
+  for (let index = 1; index <= 5; index++) {
+    const answer = await app.inject({ method: 'GET', url: '/api/x', headers: { 'x-request-id': `failing-${index}` } })
+    t.equal(answer.statusCode, 500, `attempt ${index}: the upstream's 500 is passed on`)
+  }
+  const ejected = await waitFor(() => lines.find((line) => line.msg === 'outlier detection ejected an instance'), 'the ejection log line')
+  t.match(ejected, { service: 'api', version: 'v1', instance: upstream.id, request_id: 'failing-5' }, 'with the request id of the fifth failure')
 })
