@@ -1,9 +1,9 @@
 import { hostname } from 'node:os'
 import { Type } from '@sinclair/typebox'
 import { parseConfig } from '../../core/config.js'
-import { InstanceAgent } from '../../registry/client/instance-agent.js'
 import { buildApiApp } from './app.js'
 import { startTracing } from '../../telemetry/tracing.js'
+import { eventLog, runSampleService } from '../service-lifecycle.js'
 
 /** A sample service's settings, all from env (it is started by the local stack and compose). */
 export const SampleServiceSettings = Type.Object({
@@ -23,32 +23,16 @@ export const SampleServiceSettings = Type.Object({
 export async function runApiService(env: Readonly<Record<string, string | undefined>> = process.env): Promise<void> {
   const settings = parseConfig(SampleServiceSettings, {}, env)
   const tracing = await startTracing(settings.service, { env, serviceVersion: settings.version })
-  const log = (event: string, detail: Record<string, unknown> = {}) =>
-    process.stdout.write(JSON.stringify({ time: new Date().toISOString(), service: settings.service, version: settings.version, event, ...detail }) + '\n')
-  const instance = settings.instanceId ?? `${settings.service}-${settings.version}-${hostname()}-${process.pid}`
-  const app = buildApiApp({ service: settings.service, version: settings.version, instance, latencyMs: settings.latencyMs, errorRate: settings.errorRate })
-  await app.listen({ host: settings.host, port: settings.port })
-  const address = app.server.address()
-  const port = typeof address === 'object' && address ? address.port : settings.port
-  const agent = new InstanceAgent({
-    registryUrl: settings.registry,
-    token: settings.token,
+  const instanceId = settings.instanceId ?? `${settings.service}-${settings.version}-${hostname()}-${process.pid}`
+  await runSampleService({
     service: settings.service,
     version: settings.version,
-    host: settings.advertiseHost ?? (settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host),
-    port,
-    id: instance,
-    onEvent: log
+    instanceId,
+    listen: settings,
+    registry: { url: settings.registry, token: settings.token },
+    app: buildApiApp({ service: settings.service, version: settings.version, instance: instanceId, latencyMs: settings.latencyMs, errorRate: settings.errorRate }),
+    tracing,
+    drainMs: settings.drainMs,
+    log: eventLog(settings.service, settings.version)
   })
-  await agent.start()
-  log('ready', { port })
-  const stop = async () => {
-    log('draining', { drainMs: settings.drainMs })
-    await agent.stop(settings.drainMs)
-    await app.close()
-    await tracing.shutdown()
-    process.exit(0)
-  }
-  process.once('SIGTERM', () => void stop())
-  process.once('SIGINT', () => void stop())
 }
