@@ -273,6 +273,20 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     for (const delivery of [...back.deliveries, ...mine.deliveries]) checker.ack(delivery.tag, false)
   })
 
+  t.test('declaring a queue again with other options fails and ends the session; the same options are fine', async (t) => {
+    const f = fixture(t)
+    const session = await f.session()
+    const queue = await f.queue(session, { messageTtlMs: 60_000 }, 'redeclare')
+    await session.declareQueue(queue, { messageTtlMs: 60_000 })
+    t.pass('the same options again: accepted')
+    await t.rejects(session.declareQueue(queue, { messageTtlMs: 30_000 }), 'other options: rejected')
+    const reason = await session.ended
+    t.ok(reason instanceof Error, 'the session ended with the error')
+    const next = await f.session()
+    await next.declareQueue(queue, { messageTtlMs: 60_000 })
+    t.pass('a new session declares it with its own options')
+  })
+
   t.test('ended resolves on close, and a closed session refuses work', async (t) => {
     const f = fixture(t)
     const session = await f.session()

@@ -48,7 +48,12 @@ export class MemoryBroker {
   private readonly timers = new Set<NodeJS.Timeout>()
 
   declare(name: string, options: QueueOptions = {}): void {
-    if (!this.queues.has(name)) this.queues.set(name, new MemoryQueue(name, options))
+    const existing = this.queues.get(name)
+    if (!existing) return void this.queues.set(name, new MemoryQueue(name, options))
+    // As RabbitMQ: a queue keeps the arguments it was declared with; asking for others is an error.
+    if (existing.options.deadLetterQueue !== options.deadLetterQueue || existing.options.messageTtlMs !== options.messageTtlMs) {
+      throw new Error(`PRECONDITION_FAILED - inequivalent arguments for queue '${name}'`)
+    }
   }
 
   depth(name: string): number {
@@ -166,7 +171,13 @@ class MemorySession implements BrokerSession {
 
   async declareQueue(name: string, options?: QueueOptions): Promise<void> {
     this.assertOpen()
-    this.broker.declare(name, options)
+    try {
+      this.broker.declare(name, options)
+    } catch (error) {
+      // RabbitMQ closes the channel on a failed declaration, which ends the session.
+      this.terminate(error as Error)
+      throw error
+    }
   }
 
   async publish(queue: string, message: OutgoingMessage): Promise<void> {
