@@ -1,5 +1,5 @@
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { RegistryChange } from '../../core/registry-events.js'
 import { CorruptStoreError, type LoadedState, type PersistedState, type RegistryStore } from './registry-store.js'
@@ -8,6 +8,8 @@ const SNAPSHOT_FILE = 'snapshot.json'
 const JOURNAL_FILE = 'journal.log'
 const LOCK_FILE = 'registry.lock'
 const SNAPSHOT_MAGIC = 'switchyard-registry-snapshot/1'
+/** Data directories open in this process: the pid in the lock file cannot tell two stores of one process apart. */
+const openHere = new Set<string>()
 
 export interface FileStoreOptions {
   dataDir: string
@@ -57,13 +59,18 @@ export class FileStore implements RegistryStore {
   async open(): Promise<LoadedState> {
     await mkdir(this.dir, { recursive: true })
     await this.lock()
-    await rm(join(this.dir, `${SNAPSHOT_FILE}.tmp`), { force: true })
-    await rm(join(this.dir, `${JOURNAL_FILE}.tmp`), { force: true })
-    const base = await this.readSnapshot()
-    const changes = await this.readJournal(base?.snapshot.revision ?? 0)
-    this.recordsSinceSnapshot = changes.length
-    this.journal = await open(join(this.dir, JOURNAL_FILE), 'a')
-    return { base, changes }
+    try {
+      await rm(join(this.dir, `${SNAPSHOT_FILE}.tmp`), { force: true })
+      await rm(join(this.dir, `${JOURNAL_FILE}.tmp`), { force: true })
+      const base = await this.readSnapshot()
+      const changes = await this.readJournal(base?.snapshot.revision ?? 0)
+      this.recordsSinceSnapshot = changes.length
+      this.journal = await open(join(this.dir, JOURNAL_FILE), 'a')
+      return { base, changes }
+    } catch (error) {
+      openHere.delete(resolve(this.dir))
+      throw error
+    }
   }
 
   setCompactionSource(source: () => PersistedState): void {
@@ -86,6 +93,7 @@ export class FileStore implements RegistryStore {
     await this.journal?.close()
     this.journal = undefined
     await rm(join(this.dir, LOCK_FILE), { force: true })
+    openHere.delete(resolve(this.dir))
   }
 
   private async flush(): Promise<void> {
@@ -191,12 +199,15 @@ export class FileStore implements RegistryStore {
   }
 
   private async lock(): Promise<void> {
+    const here = resolve(this.dir)
+    if (openHere.has(here)) throw new Error(`data directory ${this.dir} is already open in this process; two registries must not share one`)
     const path = join(this.dir, LOCK_FILE)
     const holder = Number.parseInt((await readIfExists(path)) ?? '', 10)
     if (Number.isInteger(holder) && holder !== process.pid && (await isAlive(holder))) {
       throw new Error(`data directory ${this.dir} is in use by another registry (pid ${holder}); two registries must not share one`)
     }
     await writeFile(path, `${process.pid}\n`)
+    openHere.add(here)
   }
 }
 

@@ -398,3 +398,16 @@ t.test('a lock left by a dead process is taken over', async (t) => {
   await opened.store.close()
   await t.rejects(stat(join(dir, 'registry.lock')), { code: 'ENOENT' }, 'close() removes the lock')
 })
+
+t.test('a second FileStore on a directory this process has open is refused too', async (t) => {
+  const dir = await tempDir(t)
+  const first = new FileStore({ dataDir: dir })
+  await first.open()
+  await t.rejects(new FileStore({ dataDir: dir }).open(), { message: `data directory ${dir} is already open in this process; two registries must not share one` })
+  t.equal((await readFile(join(dir, 'registry.lock'), 'utf8')).trim(), String(process.pid), "the lock is still the first store's")
+  await first.close()
+  const second = new FileStore({ dataDir: dir })
+  await second.open()
+  t.pass('once the first store closed, the directory opens again')
+  await second.close()
+})
