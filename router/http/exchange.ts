@@ -56,6 +56,13 @@ const DRAIN_LIMIT = 64 * 1024
 const CLIENT_CLOSED = 499
 
 class ExchangeEnded extends Error {}
+
+function isEventStream(head: readonly string[]): boolean {
+  for (let index = 0; index < head.length; index += 2) {
+    if (head[index] === 'content-type') return (head[index + 1] as string).toLowerCase().startsWith('text/event-stream')
+  }
+  return false
+}
 /** No response head within firstByteMs: reported like undici's own headers timeout. */
 class FirstByteTimeout extends Error {
   readonly code = 'UND_ERR_HEADERS_TIMEOUT'
@@ -249,9 +256,18 @@ export class Exchange {
     } else {
       recordSuccess(endpoint, settings.clock(), settings.outlier)
     }
-    attempt.head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
+    const head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
     attempt.resume = resume
     plan.serverSpan?.setAttribute('switchyard.retries', this.retries)
+    if (this.ended) return true
+    if (isEventStream(head)) {
+      // Server-sent events: the client learns the stream is open from the head, which may
+      // come long before the first event, so it goes out now.
+      this.response.writeHead(status, head)
+      this.response.flushHeaders()
+    } else {
+      attempt.head = head
+    }
     return true
   }
 

@@ -383,3 +383,24 @@ t.test('the ejection log line names the request that tipped it over', async (t) 
   const ejected = await waitFor(() => lines.find((line) => line.msg === 'outlier detection ejected an instance'), 'the ejection log line')
   t.match(ejected, { service: 'api', version: 'v1', instance: upstream.id, request_id: 'failing-5' }, 'with the request id of the fifth failure')
 })
+
+t.test('server-sent events: the head reaches the client before the first event', async (t) => {
+  let sendEvent: (() => void) | undefined
+  const { mesh } = await meshWith(t, (req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.flushHeaders()
+    sendEvent = () => res.end('data: hello\n\n')
+  })
+  // Bounded: with the head held back this would wait for an event that never comes.
+  const answer = await Promise.race([
+    request(`${mesh.proxyUrl}/api/events`),
+    new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('no head within 5 s')), 5_000).unref())
+  ])
+  t.equal(answer.statusCode, 200, 'the head arrived while the upstream still holds its first event')
+  t.match(answer.headers['content-type'], /^text\/event-stream/)
+  t.equal(answer.headers['x-switchyard-version'], 'v1.3')
+  t.ok(sendEvent, 'the upstream is waiting to send')
+  sendEvent?.()
+  t.equal(await answer.body.text(), 'data: hello\n\n', 'then the event')
+})
