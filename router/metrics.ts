@@ -1,9 +1,28 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
 
-/** The per-version series of the hot path, looked up once instead of hashing labels per request. */
+/** Answers of one status: counted here per request, handed to prom-client at scrape time. */
+interface StatusCount {
+  total: number
+  pushed: number
+}
+
+/** One service version's figures on the hot path: plain numbers, no label hashing per request. */
 interface VersionSeries {
+  service: string
+  version: string
   duration: ReturnType<Histogram<'service' | 'version'>['labels']>
-  requests: Map<number, ReturnType<Counter<'service' | 'version' | 'code'>['labels']>>
+  statuses: Map<number, StatusCount>
+}
+
+/** Requests in flight for one service; read by the gauge at scrape time. */
+export class InflightCount {
+  value = 0
+  inc(): void {
+    this.value++
+  }
+  dec(): void {
+    this.value--
+  }
 }
 
 /**
@@ -25,14 +44,29 @@ export class RouterMetrics {
   readonly revision: Gauge
   readonly lastUpdate: Gauge
   readonly unrouted: Counter<'reason'>
-  private readonly versionSeries = new Map<string, VersionSeries>()
-  private readonly inflightSeries = new Map<string, ReturnType<Gauge<'service'>['labels']>>()
+  /** service -> version -> series (two lookups with the table's own strings, no key built per request) */
+  private readonly versionSeries = new Map<string, Map<string, VersionSeries>>()
+  private readonly inflightCounts = new Map<string, InflightCount>()
 
   constructor() {
     collectDefaultMetrics({ register: this.registry })
     const registers = [this.registry]
+    const series = this.versionSeries
+    const inflightCounts = this.inflightCounts
     this.requests = new Counter({
       name: 'switchyard_requests_total',
+      // Counted per request in plain numbers (see recordRequest), handed over on each scrape.
+      collect() {
+        for (const versions of series.values()) {
+          for (const entry of versions.values()) {
+            for (const [status, count] of entry.statuses) {
+              if (count.total === count.pushed) continue
+              this.inc({ service: entry.service, version: entry.version, code: String(status) }, count.total - count.pushed)
+              count.pushed = count.total
+            }
+          }
+        }
+      },
       help: 'Requests answered, by service, version and status code',
       labelNames: ['service', 'version', 'code'],
       registers
@@ -70,7 +104,15 @@ export class RouterMetrics {
       labelNames: ['service', 'version'],
       registers
     })
-    this.inflight = new Gauge({ name: 'switchyard_requests_in_flight', help: 'Requests being proxied now', labelNames: ['service'], registers })
+    this.inflight = new Gauge({
+      name: 'switchyard_requests_in_flight',
+      help: 'Requests being proxied now',
+      labelNames: ['service'],
+      registers,
+      collect() {
+        for (const [service, count] of inflightCounts) this.set({ service }, count.value)
+      }
+    })
     this.revision = new Gauge({ name: 'switchyard_route_table_revision', help: 'Registry revision of the routing table in force', registers })
     this.lastUpdate = new Gauge({ name: 'switchyard_route_table_last_update_seconds', help: 'Unix time the routing table was last replaced', registers })
     this.unrouted = new Counter({
@@ -83,27 +125,19 @@ export class RouterMetrics {
 
   /** Counts one answered request (label values come from the routing table). */
   recordRequest(service: string, version: string, status: number, seconds: number): void {
-    const key = `${service}\u0000${version}`
-    let series = this.versionSeries.get(key)
-    if (!series) {
-      series = { duration: this.duration.labels(service, version), requests: new Map() }
-      this.versionSeries.set(key, series)
-    }
-    let counter = series.requests.get(status)
-    if (!counter) {
-      counter = this.requests.labels(service, version, String(status))
-      series.requests.set(status, counter)
-    }
-    counter.inc()
+    let versions = this.versionSeries.get(service)
+    if (!versions) this.versionSeries.set(service, (versions = new Map()))
+    let series = versions.get(version)
+    if (!series) versions.set(version, (series = { service, version, duration: this.duration.labels(service, version), statuses: new Map() }))
+    let count = series.statuses.get(status)
+    if (!count) series.statuses.set(status, (count = { total: 0, pushed: 0 }))
+    count.total++
     series.duration.observe(seconds)
   }
 
-  inflightOf(service: string): ReturnType<Gauge<'service'>['labels']> {
-    let gauge = this.inflightSeries.get(service)
-    if (!gauge) {
-      gauge = this.inflight.labels(service)
-      this.inflightSeries.set(service, gauge)
-    }
-    return gauge
+  inflightOf(service: string): InflightCount {
+    let count = this.inflightCounts.get(service)
+    if (!count) this.inflightCounts.set(service, (count = new InflightCount()))
+    return count
   }
 }
