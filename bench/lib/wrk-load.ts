@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,18 +30,15 @@ const running = new Set<number>()
 export function runningWrkPids(): number[] {
   return [...running]
 }
+
 let scriptPath: string | undefined
 
 /** wrk's version line, or null when wrk is not on the PATH. */
 export function wrkVersion(): string | null {
-  if (cachedVersion !== undefined) return cachedVersion
-  try {
-    // `wrk -v` prints its version and exits 1.
-    execFileSync('wrk', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] })
-    cachedVersion = 'wrk'
-  } catch (error) {
-    const output = `${(error as { stdout?: Buffer }).stdout?.toString() ?? ''}${(error as { stderr?: Buffer }).stderr?.toString() ?? ''}`
-    cachedVersion = /^wrk \S+/m.exec(output)?.[0] ?? null
+  if (cachedVersion === undefined) {
+    // `wrk -v` prints its version and usage, with a non-zero exit: read the output whatever the code.
+    const probe = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
+    cachedVersion = probe.error ? null : (/^wrk \S+/m.exec(`${probe.stdout}${probe.stderr}`)?.[0] ?? null)
   }
   return cachedVersion
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Span, Tracer } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
-import type { ErrorCode } from '../../core/errors.js'
+import type { ErrorBody } from '../../core/errors.js'
 import { pickEndpoint } from '../../core/instance-picker.js'
 import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
 import type { RetryBudget } from '../../core/retry-budget.js'
@@ -57,18 +57,18 @@ const CLIENT_CLOSED = 499
 
 class ExchangeEnded extends Error {}
 
+/** No response head within firstByteMs: reported like undici's own headers timeout. */
+class FirstByteTimeout extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT'
+}
+
+/** A server-sent events answer, from the head `downstreamHeaderList` made (lower-case names). */
 function isEventStream(head: readonly string[]): boolean {
   for (let index = 0; index < head.length; index += 2) {
     if (head[index] === 'content-type') return (head[index + 1] as string).toLowerCase().startsWith('text/event-stream')
   }
   return false
 }
-/** No response head within firstByteMs: reported like undici's own headers timeout. */
-class FirstByteTimeout extends Error {
-  readonly code = 'UND_ERR_HEADERS_TIMEOUT'
-}
-
-type Failure = { status: number; code: ErrorCode; message: string }
 
 /**
  * One upstream attempt of an exchange: the undici dispatch handler (undici 7's own
@@ -129,7 +129,7 @@ export class Exchange {
   private attempt: UpstreamAttempt | undefined
   private retries = 0
   private failedOn: Endpoint | undefined
-  private failure: Failure | undefined
+  private failure: ErrorBody | undefined
   /** one timer per exchange, armed for the earliest of the route deadline and the current attempt's first-byte deadline */
   private timer: NodeJS.Timeout | undefined
   private timerFor: UpstreamAttempt | 'route' = 'route'
@@ -190,7 +190,7 @@ export class Exchange {
     const { plan, settings } = this
     const endpoint = pickEndpoint(plan.version.endpoints, settings.clock(), settings.random, this.failedOn)
     if (!endpoint) {
-      this.failure ??= { status: 503, code: 'NO_HEALTHY_INSTANCE', message: `version ${plan.version.name} of ${plan.route.name} has no healthy instance` }
+      this.failure ??= { code: 'NO_HEALTHY_INSTANCE', message: `version ${plan.version.name} of ${plan.route.name} has no healthy instance` }
       return this.answerFailure(this.failure)
     }
     endpoint.inflight++
@@ -256,10 +256,11 @@ export class Exchange {
     } else {
       recordSuccess(endpoint, settings.clock(), settings.outlier)
     }
-    const head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
-    attempt.resume = resume
     plan.serverSpan?.setAttribute('switchyard.retries', this.retries)
+    // Nobody waits for it any more (client gone, route timeout): no head to build.
     if (this.ended) return true
+    attempt.resume = resume
+    const head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
     if (isEventStream(head)) {
       // Server-sent events: the client learns the stream is open from the head, which may
       // come long before the first event, so it goes out now.
@@ -322,12 +323,12 @@ export class Exchange {
     const where = `${plan.route.name} ${plan.version.name} at ${endpoint.address}`
     this.failure =
       code === 'UND_ERR_CONNECT_TIMEOUT'
-        ? { status: 504, code: 'UPSTREAM_CONNECT_TIMEOUT', message: `connecting to ${where} timed out` }
+        ? { code: 'UPSTREAM_CONNECT_TIMEOUT', message: `connecting to ${where} timed out` }
         : code === 'UND_ERR_HEADERS_TIMEOUT'
-          ? { status: 504, code: 'UPSTREAM_TIMEOUT', message: `${where} sent no response headers within ${settings.firstByteMs} ms` }
+          ? { code: 'UPSTREAM_TIMEOUT', message: `${where} sent no response headers within ${settings.firstByteMs} ms` }
           : connectFailed
-            ? { status: 502, code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${where}` }
-            : { status: 502, code: 'UPSTREAM_RESET', message: `the connection to ${where} failed before a response` }
+            ? { code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${where}` }
+            : { code: 'UPSTREAM_RESET', message: `the connection to ${where} failed before a response` }
     // A body undici never started reading (refused connection, connect timeout) can be sent again.
     const bodyUntouched = attempt.body === null || !attempt.body.touched
     const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || POOL_CLOSED.has(code) || IDEMPOTENT.has(plan.method))
@@ -379,8 +380,8 @@ export class Exchange {
     // Whatever broke it (a reset, a close before content-length was met, bad chunk framing),
     // it is the upstream's answer that failed: a 502, with the cause in the message.
     const code = (error as { code?: string }).code
-    if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ status: 504, code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
-    else this.answer({ status: 502, code: 'UPSTREAM_RESET', message: `the upstream answer broke before its body (${code ?? error.message})` })
+    if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
+    else this.answer({ code: 'UPSTREAM_RESET', message: `the upstream answer broke before its body (${code ?? error.message})` })
   }
 
   /** Ends an answer whose first bytes are out: the client must see it broken, and the metrics count it. */
@@ -390,16 +391,16 @@ export class Exchange {
     this.response.destroy()
   }
 
-  private answerFailure(failure: Failure): void {
+  private answerFailure(failure: ErrorBody): void {
     this.finish()
     this.answer(failure)
   }
 
-  private answer(failure: Failure): void {
+  private answer(failure: ErrorBody): void {
     const { plan } = this
     // undici dropped the unread rest of a failed attempt's body: it can never be drained.
     const bodyUnread = plan.hasBody && !this.request.complete
-    sendErrorAnswer(this.response, failure.status, failure.code, failure.message, plan.requestId, plan.version.name, bodyUnread)
+    sendErrorAnswer(this.response, failure, plan.requestId, plan.version.name, bodyUnread)
   }
 
   private finish(): void {
@@ -413,7 +414,7 @@ export class Exchange {
     const { plan, response } = this
     // Part of the answer is out: all that can be said now is that it is incomplete.
     if (response.headersSent) this.cut()
-    else this.answer({ status: 504, code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` })
+    else this.answer({ code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` })
   }
 
   private readonly onClose = (): void => {

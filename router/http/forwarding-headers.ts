@@ -45,8 +45,7 @@ export function addressMatches(list: BlockList, address: string | undefined): bo
 const COMMON_CONNECTION = /^\s*(?:keep-alive|close)\s*$/i
 
 /** Names listed in a Connection header are hop-by-hop too. */
-function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
-  const value = headers.connection
+function connectionListed(value: string | undefined): Set<string> | undefined {
   // The usual values name nothing beyond the hop-by-hop headers already dropped.
   if (!value || COMMON_CONNECTION.test(value)) return undefined
   const names = new Set<string>()
@@ -69,7 +68,7 @@ export interface ForwardingContext {
 
 /** The headers an upstream sees: end-to-end headers of the client plus the router's own. */
 export function upstreamHeaders(incoming: IncomingHttpHeaders, context: ForwardingContext): Record<string, string | string[]> {
-  const listed = connectionListed(incoming)
+  const listed = connectionListed(incoming.connection)
   const out: Record<string, string | string[]> = {}
   for (const name in incoming) {
     const value = incoming[name]
@@ -100,7 +99,7 @@ export function downstreamHeaderList(raw: readonly Buffer[], requestId: string, 
   for (let index = 0; index < raw.length; index += 2) {
     const name = (raw[index] as Buffer).toString('latin1').toLowerCase()
     const value = (raw[index + 1] as Buffer).toString('latin1')
-    if (name === 'connection') listed = connectionListed({ connection: value })
+    if (name === 'connection') listed = connectionListed(value)
     if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'x-switchyard-version') continue
     out.push(name, value)
   }

@@ -58,9 +58,9 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
   }
   const onFallback = (from: VersionRoute<Endpoint>) => metrics.fallbacks.inc({ service: from.service, version: from.name })
 
-  function refuse(response: ServerResponse, requestId: string, status: number, code: ErrorCode, message: string, version?: string, closeConnection?: boolean): void {
+  function refuse(response: ServerResponse, requestId: string, code: ErrorCode, message: string, closeConnection = false): void {
     metrics.unrouted.inc({ reason: code })
-    sendErrorAnswer(response, status, code, message, requestId, version, closeConnection)
+    sendErrorAnswer(response, { code, message }, requestId, undefined, closeConnection)
   }
 
   return function proxy(request, response) {
@@ -98,19 +98,19 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
     const transferEncoding = headers['transfer-encoding']
     if (transferEncoding !== undefined && (headers['content-length'] !== undefined || !CHUNKED.test(transferEncoding.trim()))) {
       // The rest of this connection's bytes cannot be trusted either (RFC 9112 6.1): close it.
-      return refuse(response, requestId, 400, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length', undefined, true)
+      return refuse(response, requestId, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length', true)
     }
     const rule = rules.match(headers.host, url)
-    if (!rule) return refuse(response, requestId, 404, 'ROUTE_NOT_FOUND', `no route matches ${headers.host ?? ''}${url.split('?')[0]}`)
+    if (!rule) return refuse(response, requestId, 'ROUTE_NOT_FOUND', `no route matches ${headers.host ?? ''}${url.split('?')[0]}`)
     const route = tables.table.services.get(rule.service)
     if (!route) {
-      if (tables.ready === false) return refuse(response, requestId, 503, 'NO_ROUTE_TABLE', 'the router has no routing table from the registry yet')
-      return refuse(response, requestId, 503, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
+      if (tables.ready === false) return refuse(response, requestId, 'NO_ROUTE_TABLE', 'the router has no routing table from the registry yet')
+      return refuse(response, requestId, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
     }
 
     const clientAddress = request.socket.remoteAddress
     const choice = chooser.choose(route, headers, clientAddress, onFallback)
-    if ('error' in choice) return refuse(response, requestId, 503, choice.error, choice.message)
+    if ('error' in choice) return refuse(response, requestId, choice.error, choice.message)
     const version = choice.version
     if (serverSpan) {
       serverSpan.updateName(`${method} ${rule.name}`)

@@ -27,7 +27,7 @@ import {
   start,
   waitFor,
   type Stage,
-  type Started
+  type SpawnedProcess
 } from './helpers.js'
 
 // npm ci twice and a tsc build on a 2-core machine: more than tap's default per file.
@@ -191,13 +191,13 @@ t.test('the image, replayed: it builds, holds only what runs, and runs the mesh'
   const token = 'dockerfile-test-admin-token-0123456789'
   const [registryPort, routerPort, adminPort, messagePort] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const registryUrl = `http://127.0.0.1:${registryPort}`
-  const started: Started[] = []
+  const started: SpawnedProcess[] = []
   const launch = (args: string[], extra: Record<string, string> = {}) => {
     const child = start(args, { cwd: app, env: env(extra) })
     started.push(child)
     return child
   }
-  t.teardown(() => Promise.all(started.map((p) => p.stop('SIGKILL'))))
+  t.teardown(() => Promise.all(started.map((p) => p.kill('SIGKILL'))))
   const ok = async (url: string) => {
     const response = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 })
     await response.body.dump()
@@ -290,7 +290,7 @@ t.test('the image, replayed: it builds, holds only what runs, and runs the mesh'
     ['router', router],
     ['registry', registry]
   ] as const) {
-    const code = await child.stop('SIGTERM')
+    const code = await child.kill('SIGTERM')
     t.equal(code, 0, `${name}: SIGTERM -> exit 0`)
   }
 })

@@ -3,13 +3,13 @@
  * as `docker compose` sees it (YAML merge keys, then ${...} interpolation), the Dockerfile
  * as a list of stages, and .dockerignore as a path filter.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { projectRoot, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 
-export const projectRoot = fileURLToPath(new URL('../..', import.meta.url))
+export { projectRoot }
 export const composePath = join(projectRoot, 'docker-compose.yml')
 export const dockerfilePath = join(projectRoot, 'deploy', 'Dockerfile')
 export const composeSchemaPath = join(projectRoot, '..', 'shared', 'schemas', 'compose-spec.json')
@@ -286,32 +286,12 @@ export function run(
   })
 }
 
-export interface Started {
-  child: ChildProcess
-  output(): string
-  exited: Promise<number | null>
-  stop(signal?: NodeJS.Signals): Promise<number | null>
+/** A node process of the built app, started with exactly `env` in `cwd`. */
+export function start(args: string[], options: { cwd: string; env: Record<string, string> }): SpawnedProcess {
+  return spawnNode(args, options.env, { cwd: options.cwd, wholeEnv: true })
 }
 
-export function start(args: string[], options: { cwd: string; env: Record<string, string> }): Started {
-  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))))
-  return {
-    child,
-    output: () => output,
-    exited,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    }
-  }
-}
-
-/** Polls until `check` holds; fails with `what` at the deadline or when a watched process exits. */
-export async function waitFor(what: string, check: () => Promise<boolean>, options: { timeoutMs?: number; processes?: Started[] } = {}): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, options: { timeoutMs?: number; processes?: SpawnedProcess[] } = {}): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000)
   for (;;) {
     if (await check().catch(() => false)) return
@@ -323,7 +303,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, optio
   }
 }
 
-export { freePort } from '../helpers/processes.js'
+export { freePort, type SpawnedProcess } from '../helpers/processes.js'
 
 /** dist/x/y.js -> x/y.ts, the source tsc compiles it from. */
 export function sourceOf(distPath: string): string {

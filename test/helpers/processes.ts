@@ -1,22 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 export const projectRoot = fileURLToPath(new URL('../..', import.meta.url))
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 
-/** A port nothing listens on right now (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
+/** The benchmark's: a port nothing listens on right now. */
+export { freePort } from '../../bench/lib/ports.js'
 
 export interface SpawnedProcess {
   child: ChildProcess
@@ -27,9 +16,16 @@ export interface SpawnedProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Runs `node <args>` with output captured; tests must kill it in teardown. */
-export function spawnNode(args: string[], env: Record<string, string | undefined> = {}): SpawnedProcess {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Runs `node <args>` with output captured; tests must kill it in teardown. `env` adds to
+ * this process's environment unless `options.env` says it is the whole environment.
+ */
+export function spawnNode(args: string[], env: Record<string, string | undefined> = {}, options: { cwd?: string; wholeEnv?: boolean } = {}): SpawnedProcess {
+  const child = spawn(process.execPath, args, {
+    env: options.wholeEnv ? env : { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd ? { cwd: options.cwd } : {})
+  })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))

@@ -6,7 +6,8 @@ import { Client, request } from 'undici'
 import type { InstanceRecord } from '../../core/registry-events.js'
 import { RegistryModel } from '../../core/registry-model.js'
 import { buildTable } from '../../core/route-table.js'
-import { buildProxyApp } from '../../router/app.js'
+import type { FastifyInstance } from 'fastify'
+import { buildProxyApp, type ProxyAppOptions } from '../../router/app.js'
 import { parseProxyConfig } from '../../router/config.js'
 import { RouterMetrics } from '../../router/metrics.js'
 import { EndpointCatalog } from '../../router/upstream/endpoint.js'
@@ -279,6 +280,27 @@ t.test('a route timeout while the answer streams cuts it, and the route keeps wo
   }
 })
 
+/**
+ * The proxy app alone (not listening, reached with inject()), built as router/server.ts
+ * builds it, on a table with one api v1 instance: `upstream`. Closed when `t` ends.
+ */
+function proxyAppFor(
+  t: Test,
+  upstream: Upstream,
+  options: { metrics?: RouterMetrics; config?: Record<string, unknown>; logger?: ProxyAppOptions['logger'] } = {}
+): FastifyInstance {
+  t.teardown(upstream.close)
+  const catalog = new EndpointCatalog({ connectTimeoutMs: 1_000, keepAliveMs: 4_000, connections: 4 })
+  t.teardown(() => catalog.closeAll())
+  const instance: InstanceRecord = { id: upstream.id, service: 'api', version: 'v1', host: '127.0.0.1', port: upstream.port, metadata: {}, status: 'up', registeredAt: 0 }
+  const model = RegistryModel.fromSnapshot({ revision: 1, services: [{ name: 'api', weights: { v1: 100 }, instances: [instance] }] })
+  const tables = { table: buildTable(model, catalog.endpointFor), ready: true }
+  const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], ...options.config }, 'test')
+  const app = buildProxyApp({ config, tables, metrics: options.metrics ?? new RouterMetrics(), ...(options.logger ? { logger: options.logger } : {}) })
+  t.teardown(() => app.close())
+  return app
+}
+
 t.test('buildProxyApp().inject() reaches the same handler', async (t) => {
   const upstream = await startUpstream('v1', 'api-v1-inject', (req, res) => {
     const chunks: Buffer[] = []
@@ -288,16 +310,8 @@ t.test('buildProxyApp().inject() reaches the same handler', async (t) => {
       res.end(JSON.stringify({ path: req.url, method: req.method, body: Buffer.concat(chunks).toString(), version: req.headers['x-switchyard-version'] }))
     })
   })
-  t.teardown(upstream.close)
-  const catalog = new EndpointCatalog({ connectTimeoutMs: 1_000, keepAliveMs: 4_000, connections: 4 })
-  t.teardown(() => catalog.closeAll())
-  const instance: InstanceRecord = { id: upstream.id, service: 'api', version: 'v1', host: '127.0.0.1', port: upstream.port, metadata: {}, status: 'up', registeredAt: 0 }
-  const model = RegistryModel.fromSnapshot({ revision: 1, services: [{ name: 'api', weights: { v1: 100 }, instances: [instance] }] })
-  const tables = { table: buildTable(model, catalog.endpointFor), ready: true }
-  const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }] }, 'test')
   const metrics = new RouterMetrics()
-  const app = buildProxyApp({ config, tables, metrics })
-  t.teardown(() => app.close())
+  const app = proxyAppFor(t, upstream, { metrics })
 
   const routed = await app.inject({ method: 'GET', url: '/api/x?q=1' })
   t.equal(routed.statusCode, 200)
@@ -360,13 +374,6 @@ t.test('the ejection log line names the request that tipped it over', async (t) 
     res.statusCode = 500
     res.end('no')
   })
-  t.teardown(upstream.close)
-  const catalog = new EndpointCatalog({ connectTimeoutMs: 1_000, keepAliveMs: 4_000, connections: 4 })
-  t.teardown(() => catalog.closeAll())
-  const instance: InstanceRecord = { id: upstream.id, service: 'api', version: 'v1', host: '127.0.0.1', port: upstream.port, metadata: {}, status: 'up', registeredAt: 0 }
-  const model = RegistryModel.fromSnapshot({ revision: 1, services: [{ name: 'api', weights: { v1: 100 }, instances: [instance] }] })
-  const tables = { table: buildTable(model, catalog.endpointFor), ready: true }
-  const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], outlierDetection: { maxEjectionPercent: 100 } }, 'test')
   const lines: Record<string, unknown>[] = []
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -374,8 +381,7 @@ t.test('the ejection log line names the request that tipped it over', async (t) 
       done()
     }
   })
-  const app = buildProxyApp({ config, tables, metrics: new RouterMetrics(), logger: { level: 'warn', stream } })
-  t.teardown(() => app.close())
+  const app = proxyAppFor(t, upstream, { config: { outlierDetection: { maxEjectionPercent: 100 } }, logger: { level: 'warn', stream } })
   for (let index = 1; index <= 5; index++) {
     const answer = await app.inject({ method: 'GET', url: '/api/x', headers: { 'x-request-id': `failing-${index}` } })
     t.equal(answer.statusCode, 500, `attempt ${index}: the upstream's 500 is passed on`)
