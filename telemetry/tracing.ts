@@ -52,11 +52,12 @@ function choosePropagators(env: Env): string[] {
 }
 
 /** The request headers each propagator reads (B3 reads both of its encodings, whichever it injects). */
+const B3_HEADERS = ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'x-b3-flags']
 const HEADERS_READ: Readonly<Record<string, readonly string[]>> = {
   tracecontext: ['traceparent', 'tracestate'],
   baggage: ['baggage'],
-  b3: ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'x-b3-flags'],
-  b3multi: ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'x-b3-flags']
+  b3: B3_HEADERS,
+  b3multi: B3_HEADERS
 }
 
 let active: Tracing | undefined
