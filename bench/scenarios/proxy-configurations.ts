@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { spawnChild } from '../lib/children.js'
 import { waitForHttp } from '../lib/http.js'
 import type { Pinning } from '../lib/pinning.js'
+import { projectRoot } from '../lib/paths.js'
 import { freePorts } from '../lib/ports.js'
 import { startRouterProcess, TRACING_OFF, type RegistryProcess } from '../lib/switchyard-processes.js'
 import { haproxy, nginx, type NativePeer } from '../peers/native-peers.js'
@@ -50,7 +51,7 @@ function packageVersion(name: string): string {
 
 function switchyardVersion(): string {
   try {
-    return (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version
+    return (JSON.parse(readFileSync(`${projectRoot}package.json`, 'utf8')) as { version: string }).version
   } catch {
     return '?'
   }

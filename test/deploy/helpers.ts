@@ -12,7 +12,8 @@ import { parse as parseYaml } from 'yaml'
 export { projectRoot }
 export const composePath = join(projectRoot, 'docker-compose.yml')
 export const dockerfilePath = join(projectRoot, 'deploy', 'Dockerfile')
-export const composeSchemaPath = join(projectRoot, '..', 'shared', 'schemas', 'compose-spec.json')
+/** vendored (see test/fixtures/README.md): the tests need nothing outside the checkout */
+export const composeSchemaPath = join(projectRoot, 'test', 'fixtures', 'compose-spec.json')
 
 // ---------------------------------------------------------------------------------------
 // compose interpolation
