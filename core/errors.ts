@@ -33,6 +33,11 @@ export const ErrorCodes = {
   MALFORMED_REQUEST: 400,
   // 5xx
   INTERNAL: 500,
+  // 500: switchyard's own state or set-up is wrong (raised inside a process, not by a request)
+  REVISION_GAP: 500,
+  TOKENS_FILE_UNREADABLE: 500,
+  TOKENS_FILE_INVALID: 500,
+  ADMIN_TOKEN_TOO_SHORT: 500,
   UPSTREAM_UNREACHABLE: 502,
   UPSTREAM_RESET: 502,
   NO_ROUTE_TABLE: 503,

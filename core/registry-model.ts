@@ -1,4 +1,5 @@
 import type { InstanceRecord, RegistryChange, RegistrySnapshot, ServiceRecord } from './registry-events.js'
+import { SwitchyardError } from './errors.js'
 import { compareVersions } from './names.js'
 import { basisPointsToPercent, sortedByVersion, weightsToBasisPoints } from './weights.js'
 
@@ -32,7 +33,7 @@ export class RegistryModel {
   /** Applies one change; changes must arrive in revision order with no gaps. */
   apply(change: RegistryChange): void {
     if (change.revision !== this.revision + 1) {
-      throw new Error(`change at revision ${change.revision} does not follow revision ${this.revision}`)
+      throw new SwitchyardError('REVISION_GAP', `change at revision ${change.revision} does not follow revision ${this.revision}`)
     }
     switch (change.type) {
       case 'instance-registered': {
@@ -53,6 +54,9 @@ export class RegistryModel {
         this.serviceFor(change.service).weights = nonZero(weightsToBasisPoints(change.weights))
         break
       }
+      case 'rollout-changed':
+        // Rollouts are the control plane's business; routers only follow the weights they write.
+        break
     }
     this.revision = change.revision
   }

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
+import { SwitchyardError } from '../../core/errors.js'
 import { NAME_PATTERN } from '../../core/names.js'
 
 export const ROLES = ['reader', 'registrar', 'operator', 'admin'] as const
@@ -54,7 +55,7 @@ export class TokenSet {
 
   add(entry: TokenEntry): void {
     const digest = entry.sha256 ? Buffer.from(entry.sha256, 'hex') : entry.token ? sha256(entry.token) : undefined
-    if (!digest) throw new Error(`token ${entry.name} needs either "token" or "sha256"`)
+    if (!digest) throw new SwitchyardError('TOKENS_FILE_INVALID', `token ${entry.name} needs either "token" or "sha256"`)
     this.tokens.push({ digest, principal: { name: entry.name, role: entry.role, services: entry.services ? new Set(entry.services) : undefined } })
   }
 
@@ -70,7 +71,7 @@ export class TokenSet {
 
 export function validateAdminToken(token: string): void {
   if (token.length < MIN_TOKEN_LENGTH) {
-    throw new Error(`SWITCHYARD_ADMIN_TOKEN is too short: use at least ${MIN_TOKEN_LENGTH} characters (for example: openssl rand -hex 24)`)
+    throw new SwitchyardError('ADMIN_TOKEN_TOO_SHORT', `SWITCHYARD_ADMIN_TOKEN is too short: use at least ${MIN_TOKEN_LENGTH} characters (for example: openssl rand -hex 24)`)
   }
 }
 
@@ -80,16 +81,18 @@ export async function readTokensFile(path: string): Promise<TokenEntry[]> {
   try {
     document = parseYaml(await readFile(path, 'utf8'))
   } catch (error) {
-    throw new Error(`cannot read tokens file ${path}: ${(error as Error).message}`)
+    throw new SwitchyardError('TOKENS_FILE_UNREADABLE', `cannot read tokens file ${path}: ${(error as Error).message}`, { cause: error })
   }
   if (!Value.Check(TokensFile, document)) {
     const problems = [...Value.Errors(TokensFile, document)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`)
-    throw new Error(`tokens file ${path} is invalid:\n  - ${problems.join('\n  - ')}`)
+    throw new SwitchyardError('TOKENS_FILE_INVALID', `tokens file ${path} is invalid:\n  - ${problems.join('\n  - ')}`)
   }
   const names = new Set<string>()
   for (const entry of document.tokens) {
-    if (names.has(entry.name)) throw new Error(`tokens file ${path}: the name ${entry.name} is used twice`)
-    if ((entry.token === undefined) === (entry.sha256 === undefined)) throw new Error(`tokens file ${path}: token ${entry.name} needs exactly one of "token" or "sha256"`)
+    if (names.has(entry.name)) throw new SwitchyardError('TOKENS_FILE_INVALID', `tokens file ${path}: the name ${entry.name} is used twice`)
+    if ((entry.token === undefined) === (entry.sha256 === undefined)) {
+      throw new SwitchyardError('TOKENS_FILE_INVALID', `tokens file ${path}: token ${entry.name} needs exactly one of "token" or "sha256"`)
+    }
     names.add(entry.name)
   }
   return document.tokens
