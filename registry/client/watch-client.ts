@@ -1,5 +1,6 @@
-import { createParser } from 'eventsource-parser'
+import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { request, type Dispatcher } from 'undici'
+import { SwitchyardError } from '../../core/errors.js'
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
 
 export interface WatchHandlers {
@@ -26,12 +27,22 @@ export interface RegistryWatcherOptions {
 
 /**
  * Follows `GET /v1/watch` for as long as it runs: reconnects with exponential backoff
- * and full jitter, resumes from the last revision it saw (`since`), and treats a silent
- * stream as dead. Consumers keep what they have while it is disconnected.
+ * and full jitter, resumes after the last revision its handlers applied (`since`), and
+ * treats a silent stream as dead. Consumers keep what they have while it is disconnected.
+ *
+ * A revision counts as seen only once its handler returned. When a handler throws, or a
+ * change does not follow the last one applied, the consumer's state is no longer the
+ * registry's at any revision: the watcher drops the stream and reconnects without
+ * `since`, so the registry starts it with a snapshot.
  */
 export class RegistryWatcher {
   private readonly options: Required<Omit<RegistryWatcherOptions, 'token' | 'dispatcher' | 'since'>> & Pick<RegistryWatcherOptions, 'token' | 'dispatcher' | 'since'>
+  /** the last revision the handlers applied */
   private lastRevision: number | undefined
+  /** the next connection asks for a snapshot instead of resuming */
+  private resync = false
+  /** failed applies since a change last applied, so a handler that keeps failing backs off */
+  private failedApplies = 0
   private abort: AbortController | undefined
   private running = false
   private connected = false
@@ -77,7 +88,7 @@ export class RegistryWatcher {
       } else if (this.attempt === 0) {
         this.options.handlers.onConnectionChange?.('disconnected', failure)
       }
-      const ceiling = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** Math.min(this.attempt, 16))
+      const ceiling = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** Math.min(this.attempt + this.failedApplies, 16))
       this.attempt++
       await new Promise<void>((resolve) => {
         this.wake = resolve
@@ -90,7 +101,7 @@ export class RegistryWatcher {
     const abort = new AbortController()
     this.abort = abort
     const url = new URL('/v1/watch', this.options.url)
-    if (this.lastRevision !== undefined) url.searchParams.set('since', String(this.lastRevision))
+    if (this.lastRevision !== undefined && !this.resync) url.searchParams.set('since', String(this.lastRevision))
     const headers: Record<string, string> = { accept: 'text/event-stream' }
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     let idle: NodeJS.Timeout | undefined
@@ -114,23 +125,14 @@ export class RegistryWatcher {
       let handlerError: Error | undefined
       const parser = createParser({
         onEvent: (event) => {
+          // Events after a failure (same chunk) are not applied: the snapshot will hold them.
+          if (handlerError) return
           try {
-            if (event.event === 'snapshot') {
-              const snapshot = JSON.parse(event.data) as RegistrySnapshot
-              this.lastRevision = snapshot.revision
-              this.markConnected()
-              this.options.handlers.onSnapshot(snapshot)
-            } else if (event.event === 'change') {
-              const change = JSON.parse(event.data) as RegistryChange
-              if (this.lastRevision !== undefined && change.revision <= this.lastRevision) return
-              this.lastRevision = change.revision
-              this.markConnected()
-              this.options.handlers.onChange(change)
-            } else if (event.event === 'heartbeat') {
-              this.markConnected()
-            }
+            this.handle(event)
           } catch (error) {
             handlerError = error as Error
+            this.resync = true
+            this.failedApplies++
             abort.abort(handlerError)
           }
         }
@@ -143,6 +145,30 @@ export class RegistryWatcher {
       }
     } finally {
       if (idle) clearTimeout(idle)
+    }
+  }
+
+  private handle(event: EventSourceMessage): void {
+    if (event.event === 'snapshot') {
+      const snapshot = JSON.parse(event.data) as RegistrySnapshot
+      this.markConnected()
+      this.options.handlers.onSnapshot(snapshot)
+      this.lastRevision = snapshot.revision
+      this.resync = false
+    } else if (event.event === 'change') {
+      const change = JSON.parse(event.data) as RegistryChange
+      const last = this.lastRevision
+      // A resumed stream may repeat what was already applied.
+      if (last !== undefined && change.revision <= last) return
+      this.markConnected()
+      if (last === undefined || change.revision !== last + 1) {
+        throw new SwitchyardError('REVISION_GAP', `change at revision ${change.revision} does not follow revision ${last ?? '(none: no snapshot yet)'}`)
+      }
+      this.options.handlers.onChange(change)
+      this.lastRevision = change.revision
+      this.failedApplies = 0
+    } else if (event.event === 'heartbeat') {
+      this.markConnected()
     }
   }
 
