@@ -105,7 +105,9 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
 
   const launch = (name: string, args: string[], extraEnv: Record<string, string> = {}): Child => {
     const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' })
-    const child = spawn(process.execPath, args, { env: { ...baseEnv, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Own process group: a terminal's Ctrl-C reaches only this process, which stops the
+    // components in order (each one's second signal would cut its draining short).
+    const child = spawn(process.execPath, args, { env: { ...baseEnv, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     child.stdout?.pipe(log)
     child.stderr?.pipe(log)
     const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)))
@@ -133,6 +135,10 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const onSignal = () => {
     interruption.requested = true
     interrupt()
+    // A second Ctrl-C: stop waiting for draining.
+    const force = () => children.forEach((child) => child.process.kill('SIGKILL'))
+    process.once('SIGINT', force)
+    process.once('SIGTERM', force)
   }
   // From the first child on: Ctrl-C at any moment must not leave processes behind.
   process.once('SIGINT', onSignal)

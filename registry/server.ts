@@ -5,6 +5,7 @@ import { readTokensFile, TokenSet, validateAdminToken } from './access/tokens.js
 import type { RegistryConfig } from './config.js'
 import { Registry } from './registry.js'
 import { FileStore } from './store/file-store.js'
+import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing.js'
 
 export interface RunningRegistry {
@@ -89,29 +90,16 @@ async function loadTokens(config: RegistryConfig, env: Readonly<Record<string, s
   return tokens
 }
 
-/** The foreground process: start, then close gracefully on SIGINT/SIGTERM. */
+/** The foreground process: start, then close gracefully on SIGINT/SIGTERM (exit 1 after a store failure). */
 export async function runRegistryServer(config: RegistryConfig): Promise<void> {
   const tracing = await startTracing('switchyard-registry')
-  const running = await startRegistryServer(config, {
-    onFatal: () => {
-      process.exitCode = 1
-      void running.close().finally(() => process.exit(1))
-    }
-  })
+  // A store failure while starting just ends the process; once running, it closes first.
+  let fatal = (_error: Error): void => process.exit(1)
+  const running = await startRegistryServer(config, { onFatal: (error) => fatal(error) })
   running.app.log.info(tracing.description)
-  const stop = (signal: string) => {
-    running.app.log.info(`${signal} received, closing`)
-    running
-      .close()
-      .then(() => tracing.shutdown())
-      .then(
-        () => process.exit(process.exitCode ?? 0),
-        (error: unknown) => {
-          running.app.log.error({ err: error }, 'close failed')
-          process.exit(1)
-        }
-      )
-  }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
+  const shutdown = closeOnSignals(async () => {
+    await running.close()
+    await tracing.shutdown()
+  }, running.app.log)
+  fatal = (error) => shutdown.fail(error)
 }

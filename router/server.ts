@@ -6,6 +6,7 @@ import { RouteRules } from './http/route-rules.js'
 import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
+import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing.js'
 
 export interface RunningRouter {
@@ -107,19 +108,8 @@ export async function runRouter(settings: RouterSettings): Promise<void> {
   const tracing = await startTracing('switchyard-router')
   const running = await startRouter(settings)
   running.proxy.log.info(tracing.description)
-  const stop = (signal: string) => {
-    running.proxy.log.info(`${signal} received, draining`)
-    running
-      .close()
-      .then(() => tracing.shutdown())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          running.proxy.log.error({ err: error }, 'close failed')
-          process.exit(1)
-        }
-      )
-  }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
+  closeOnSignals(async () => {
+    await running.close()
+    await tracing.shutdown()
+  }, running.proxy.log)
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { closeOnSignals, type ShutdownLogger } from '../lifecycle/graceful-shutdown.js'
 import { InstanceAgent } from '../registry/client/instance-agent.js'
 import type { Tracing } from '../telemetry/tracing.js'
 
@@ -29,7 +30,8 @@ export interface SampleServiceRun {
 
 /**
  * What every sample service does around its app: listen, register with the registry
- * (heartbeats included), and on SIGTERM/SIGINT drain, deregister, close and exit 0.
+ * (heartbeats included), and on SIGTERM/SIGINT drain, deregister, close and exit 0
+ * (lifecycle/graceful-shutdown.ts).
  */
 export async function runSampleService(run: SampleServiceRun): Promise<void> {
   const { app, listen, log } = run
@@ -49,14 +51,19 @@ export async function runSampleService(run: SampleServiceRun): Promise<void> {
   run.start?.()
   await agent.start()
   log('ready', { port })
-  const stop = async () => {
+  closeOnSignals(async () => {
     log('draining', { drainMs: run.drainMs })
     await agent.stop(run.drainMs)
     await run.stop?.()
     await app.close()
     await run.tracing.shutdown()
-    process.exit(0)
+  }, shutdownLog(log))
+}
+
+/** The shutdown's own lines (signal received, close failed) as life-cycle events. */
+export function shutdownLog(log: EventLog): ShutdownLogger {
+  return {
+    info: (message) => log('stopping', { message }),
+    error: ({ err }, message) => log('error', { message, ...(err === undefined ? {} : { error: err instanceof Error ? err.message : String(err) }) })
   }
-  process.once('SIGTERM', () => void stop())
-  process.once('SIGINT', () => void stop())
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import type { InstanceRecord } from '../../core/registry-events.js'
 import { RouteTableSource } from '../table/table-source.js'
 import { buildMessageAdminApp } from './admin-app.js'
@@ -9,6 +9,7 @@ import { RabbitMqAdapter, redactAmqpUrl } from './brokers/rabbitmq-broker.js'
 import { loadMessageRouterConfig, type MessageRouterConfig, type MessageRouterSettings } from './config.js'
 import { MessageRouter } from './message-router.js'
 import { MessageMetrics } from './metrics.js'
+import { closeOnSignals } from '../../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../../telemetry/tracing.js'
 
 export interface RunningMessageRouter {
@@ -17,6 +18,7 @@ export interface RunningMessageRouter {
   source: RouteTableSource<InstanceRecord>
   adapter: BrokerAdapter
   adminUrl: string
+  log: Logger
   close(): Promise<void>
 }
 
@@ -63,6 +65,7 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
     source,
     adapter,
     adminUrl,
+    log,
     close() {
       closing ??= (async () => {
         await running.stop()
@@ -74,18 +77,12 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
   }
 }
 
+/** The foreground process: start, then close and exit 0 on SIGTERM/SIGINT. */
 export async function runMessageRouter(settings: MessageRouterSettings): Promise<void> {
   const tracing = await startTracing('switchyard-message-router')
   const running = await startMessageRouter(settings)
-  const stop = () => {
-    running
-      .close()
-      .then(() => tracing.shutdown())
-      .then(
-        () => process.exit(0),
-        () => process.exit(1)
-      )
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  closeOnSignals(async () => {
+    await running.close()
+    await tracing.shutdown()
+  }, running.log)
 }

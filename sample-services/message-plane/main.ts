@@ -1,10 +1,12 @@
 import Fastify from 'fastify'
+import { closeOnSignals } from '../../lifecycle/graceful-shutdown.js'
 import { InstanceAgent } from '../../registry/client/instance-agent.js'
 import { MemoryBrokerAdapter } from '../../router/messages/brokers/memory-broker.js'
 import { parseMessageRouterSettings } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
 import { OrdersWorker } from '../orders-worker/worker.js'
 import { startTracing } from '../../telemetry/tracing.js'
+import { shutdownLog } from '../service-lifecycle.js'
 
 /**
  * The local stack's message plane: an in-memory broker lives in one process, so the
@@ -42,13 +44,10 @@ const agents = versions.map(
 for (const worker of workers) worker.start()
 for (const agent of agents) await agent.start()
 log('ready', { admin: running.adminUrl, stats: `http://127.0.0.1:${port}/stats` })
-const stop = async () => {
+closeOnSignals(async () => {
   await Promise.all(agents.map((agent) => agent.stop(0)))
   await running.close()
   await Promise.all(workers.map((worker) => worker.stop()))
   await stats.close()
   await tracing.shutdown()
-  process.exit(0)
-}
-process.once('SIGTERM', () => void stop())
-process.once('SIGINT', () => void stop())
+}, shutdownLog(log))
