@@ -20,10 +20,17 @@ export const ErrorCodes = {
   // 404
   ROUTE_NOT_FOUND: 404,
   SERVICE_NOT_FOUND: 404,
+  ROLLOUT_NOT_FOUND: 404,
   INSTANCE_NOT_FOUND: 404,
   TOPIC_NOT_FOUND: 404,
   // 409 / 412
   INSTANCE_CONFLICT: 409,
+  VERSION_NOT_REGISTERED: 409,
+  VERSION_NOT_UP: 409,
+  NO_BASELINE: 409,
+  OTHER_VERSIONS_WEIGHTED: 409,
+  ROLLOUT_ACTIVE: 409,
+  ROLLOUT_NOT_ACTIVE: 409,
   REVISION_MISMATCH: 412,
   // 413 / 415
   BODY_TOO_LARGE: 413,
@@ -31,6 +38,7 @@ export const ErrorCodes = {
   // 400 from the router's edge
   REQUEST_SMUGGLING: 400,
   MALFORMED_REQUEST: 400,
+  INVALID_PATH: 400,
   // 5xx
   INTERNAL: 500,
   // 500: switchyard's own state or set-up is wrong (raised inside a process, not by a request)

@@ -3,6 +3,8 @@
  * changes, each with the revision it produced. The registry journals exactly these
  * changes, and routers apply exactly these changes, so there is one model, not two.
  */
+import type { RolloutState } from './rollout/rollout-machine.js'
+
 export type InstanceStatus = 'up' | 'draining'
 
 export interface InstanceRecord {
@@ -43,6 +45,17 @@ export type RegistryChange =
       readonly weights: Readonly<Record<string, number>>
       readonly previous: Readonly<Record<string, number>>
       /** who made the change: a token's name, never its value */
+      readonly actor: string
+    }
+  | {
+      /** a rollout's new state, journaled like any change so it survives a restart and reaches watchers */
+      readonly type: 'rollout-changed'
+      readonly revision: number
+      readonly at: number
+      readonly service: string
+      readonly rollout: RolloutState
+      /** what happened: started, step-passed, paused, rolled-back... */
+      readonly event: string
       readonly actor: string
     }
 

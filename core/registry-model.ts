@@ -54,6 +54,9 @@ export class RegistryModel {
         this.serviceFor(change.service).weights = nonZero(weightsToBasisPoints(change.weights))
         break
       }
+      case 'rollout-changed':
+        // Rollouts are the control plane's business; routers only follow the weights they write.
+        break
     }
     this.revision = change.revision
   }

@@ -12,6 +12,13 @@ import { serviceRoutes } from './routes/services.js'
 import { watchRoutes } from './routes/watch.js'
 import { weightRoutes } from './routes/weights.js'
 import { WatchStreams, type WatchStreamOptions } from './watch/sse-streams.js'
+import { SignalBook } from '../core/signals/signal-book.js'
+import { RolloutController } from './rollouts/rollout-controller.js'
+import { RolloutNotifier } from './rollouts/rollout-notifier.js'
+import { rolloutRoutes } from './routes/rollouts.js'
+import { routerRoutes } from './routes/routers.js'
+import { signalRoutes } from './routes/signals.js'
+import { RouterReportSignals, type SignalSource } from './signals/signal-source.js'
 
 export interface RegistryAppOptions {
   registry: Registry
@@ -21,6 +28,27 @@ export interface RegistryAppOptions {
   /** request bodies larger than this are refused with 413 */
   bodyLimit?: number
   tracing?: Tracing
+  signals?: {
+    /** figures for rollouts and the signals endpoint; default: the routers' reports */
+    source?: (book: SignalBook) => SignalSource
+    /** a router silent this long is dropped (default 10 s: five missed reports) */
+    routerTimeoutMs?: number
+    /** the longest window kept (default 15 min) */
+    maxWindowMs?: number
+  }
+  rollouts?: {
+    /** how often active rollouts are advanced (default 1 s); 0 leaves it to the caller (tests) */
+    tickMs?: number
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** the rollout controller (tests drive its tick with a fake clock) */
+    rollouts: RolloutController
+    /** what the routers reported */
+    signalBook: SignalBook
+  }
 }
 
 /** Keeps secrets out of logs even if a serializer someday includes headers. */
@@ -78,5 +106,25 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   void app.register(serviceRoutes, { registry })
   void app.register(weightRoutes, { registry })
   void app.register(watchRoutes, { streams })
+
+  const clock = () => registry.now()
+  const maxWindowMs = options.signals?.maxWindowMs ?? 15 * 60_000
+  const book = new SignalBook({ clock, routerTimeoutMs: options.signals?.routerTimeoutMs ?? 10_000, maxWindowMs })
+  const source = options.signals?.source?.(book) ?? new RouterReportSignals(book)
+  const rollouts = new RolloutController({ registry, routers: book, signals: source, clock, tickMs: options.rollouts?.tickMs ?? 1_000, log: app.log })
+  const notifier = new RolloutNotifier({ log: app.log })
+  const unsubscribe = registry.hub.subscribe(notifier)
+  app.decorate('rollouts', rollouts)
+  app.decorate('signalBook', book)
+  void app.register(routerRoutes, { registry, book })
+  void app.register(signalRoutes, { registry, source, clock, maxWindowMs })
+  void app.register(rolloutRoutes, { registry, book })
+  app.addHook('onReady', async () => {
+    if ((options.rollouts?.tickMs ?? 1_000) > 0) rollouts.start()
+  })
+  app.addHook('onClose', async () => {
+    unsubscribe()
+    await rollouts.stop()
+  })
   return app
 }

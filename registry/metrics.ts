@@ -10,6 +10,7 @@ export class RegistryMetrics {
   readonly evictions: Counter<'service'>
   readonly weightChanges: Counter<'service'>
   readonly requestDuration: Histogram<'method' | 'route' | 'code'>
+  readonly rolloutSteps: Counter<'service' | 'verdict'>
 
   constructor(source: Registry, watchers: () => number) {
     collectDefaultMetrics({ register: this.registry })
@@ -64,9 +65,42 @@ export class RegistryMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [this.registry]
     })
+    const phaseCode: Record<string, number> = { progressing: 1, paused: 2, promoted: 3, 'rolled-back': 4, aborted: 5 }
+    new Gauge({
+      name: 'switchyard_rollout_state',
+      help: 'Latest rollout of each service: 1 progressing, 2 paused, 3 promoted, 4 rolled back, 5 aborted',
+      labelNames: ['service'],
+      registers: [this.registry],
+      async collect() {
+        this.reset()
+        for (const rollout of await source.rolloutList()) this.set({ service: rollout.service }, phaseCode[rollout.phase] ?? 0)
+      }
+    })
+    new Gauge({
+      name: 'switchyard_rollout_canary_weight',
+      help: 'Weight in percent the latest rollout of each service gives its canary',
+      labelNames: ['service'],
+      registers: [this.registry],
+      async collect() {
+        this.reset()
+        for (const rollout of await source.rolloutList()) this.set({ service: rollout.service }, rollout.canaryWeight)
+      }
+    })
+    this.rolloutSteps = new Counter({
+      name: 'switchyard_rollout_steps_judged_total',
+      help: 'Rollout steps judged, by verdict (passed, failed, inconclusive)',
+      labelNames: ['service', 'verdict'],
+      registers: [this.registry]
+    })
+    const judged = new Map<string, number>()
     source.hub.subscribe({
       onChange: (change) => {
-        if (change.type === 'weights-changed') this.weightChanges.inc({ service: change.service })
+        if (change.type === 'rollout-changed') {
+          // A verdict is a new entry in the rollout's history; a new rollout starts at none.
+          const before = change.event === 'started' ? 0 : (judged.get(change.service) ?? 0)
+          for (const record of change.rollout.history.slice(before)) this.rolloutSteps.inc({ service: change.service, verdict: record.verdict })
+          judged.set(change.service, change.rollout.history.length)
+        } else if (change.type === 'weights-changed') this.weightChanges.inc({ service: change.service })
         else if (change.type === 'instance-removed' && change.reason === 'evicted') this.evictions.inc({ service: change.service })
       }
     })

@@ -3,7 +3,19 @@ import { SwitchyardError } from '../core/errors.js'
 import { assertValidName } from '../core/names.js'
 import type { InstanceRecord, InstanceStatus, RegistryChange, RegistrySnapshot, ServiceRecord } from '../core/registry-events.js'
 import { RegistryModel, serviceRecord, weightsOf } from '../core/registry-model.js'
+import { compareVersions } from '../core/names.js'
 import { parseWeights, weightsFromBasisPoints } from '../core/weights.js'
+import {
+  commandRollout,
+  isActive,
+  restartWindow,
+  startRollout,
+  weightsChangedElsewhere,
+  type RolloutCommand,
+  type RolloutState,
+  type Transition
+} from '../core/rollout/rollout-machine.js'
+import { resolveRolloutSpec, type RolloutRequest } from '../core/rollout/rollout-spec.js'
 import { LeaseBook } from './leases.js'
 import type { LoadedState, PersistedState, RegistryStore, WeightHistoryEntry } from './store/registry-store.js'
 import { WatchHub } from './watch/watch-hub.js'
@@ -63,6 +75,9 @@ export class Registry {
   private readonly view: RegistryModel
   private readonly leases = new LeaseBook()
   private readonly history = new Map<string, WeightHistoryEntry[]>()
+  /** each service's latest rollout as applied (validates the next write) and as durable (read) */
+  private readonly rollouts = new Map<string, RolloutState>()
+  private readonly durableRollouts = new Map<string, RolloutState>()
   private readonly store: RegistryStore
   private readonly clock: () => number
   private readonly threshold: number
@@ -84,8 +99,16 @@ export class Registry {
     this.historyLimit = options.historyLimit ?? 1000
     this.model = loaded.base ? RegistryModel.fromSnapshot(loaded.base.snapshot) : new RegistryModel()
     for (const [service, entries] of Object.entries(loaded.base?.history ?? {})) this.history.set(service, [...entries])
+    for (const [service, rollout] of Object.entries(loaded.base?.rollouts ?? {})) this.rollouts.set(service, rollout)
     for (const change of loaded.changes) this.applyAndRecord(change)
     this.view = RegistryModel.fromSnapshot(this.model.snapshot())
+    // The signals of a window in progress lived in memory: active rollouts collect theirs again.
+    const now = this.clock()
+    for (const [service, rollout] of this.rollouts) {
+      const restarted = restartWindow(rollout, this.model.revision, now)
+      this.rollouts.set(service, restarted)
+      this.durableRollouts.set(service, restarted)
+    }
     // The hub starts at the replayed revision: a watcher resuming after a restart must
     // not be told that an older revision is current (since=0 would get nothing at all).
     this.hub = new WatchHub({ capacity: options.watchBuffer ?? 10_000, startRevision: this.model.revision })
@@ -101,6 +124,11 @@ export class Registry {
     }
     options.store.setCompactionSource(() => registry.persistedState())
     return registry
+  }
+
+  /** the registry's clock (ms since the epoch) */
+  now(): number {
+    return this.clock()
   }
 
   /** the latest durable revision */
@@ -184,18 +212,103 @@ export class Registry {
     await this.commit([{ type: 'instance-removed', revision: 0, at: this.clock(), service, id, reason: 'deregistered' }])
   }
 
-  async setWeights(service: string, input: unknown, options: { actor: string; ifMatch?: number }): Promise<{ weights: Record<string, number>; revision: number }> {
+  async setWeights(
+    service: string,
+    input: unknown,
+    options: { actor: string; ifMatch?: number; allowUnregistered?: boolean }
+  ): Promise<{ weights: Record<string, number>; revision: number }> {
     assertValidName('service', service)
     const parsed = parseWeights(input)
     if (options.ifMatch !== undefined && options.ifMatch !== this.model.revision) {
       throw new SwitchyardError('REVISION_MISMATCH', `the registry is at revision ${this.model.revision}, not ${options.ifMatch}; read the weights again and retry`)
     }
     const existing = this.model.services.get(service)
+    if (!options.allowUnregistered) {
+      // A typo (v9=10) would send its share into the fallback path: refuse it unless the
+      // caller says it is pre-provisioning a version that has no instance yet.
+      const registered = new Set([...(existing?.instances.values() ?? [])].map((instance) => instance.version))
+      const missing = [...parsed].filter(([version, weight]) => weight > 0 && !registered.has(version)).map(([version]) => version)
+      if (missing.length > 0) {
+        const known = [...registered].sort(compareVersions)
+        throw new SwitchyardError(
+          'VERSION_NOT_REGISTERED',
+          `${missing.join(', ')} of ${service} ${missing.length === 1 ? 'has' : 'have'} no registered instance (known versions: ${known.length > 0 ? known.join(', ') : 'none'}); pass allowUnregistered to set it anyway`
+        )
+      }
+    }
     const previous = existing ? weightsOf(existing) : {}
-    const revision = await this.commit([
-      { type: 'weights-changed', revision: 0, at: this.clock(), service, weights: weightsFromBasisPoints(parsed), previous, actor: options.actor }
-    ])
+    const now = this.clock()
+    const changes: RegistryChange[] = [{ type: 'weights-changed', revision: 0, at: now, service, weights: weightsFromBasisPoints(parsed), previous, actor: options.actor }]
+    // A person changing the weights takes the wheel: the rollout pauses and says who.
+    const rollout = this.rollouts.get(service)
+    const paused = rollout ? weightsChangedElsewhere(rollout, options.actor, now) : undefined
+    if (paused) changes.push({ type: 'rollout-changed', revision: 0, at: now, service, rollout: paused.state, event: paused.event, actor: options.actor })
+    const revision = await this.commit(changes)
     return { weights: weightsOf(this.model.serviceFor(service)), revision }
+  }
+
+  // ---- rollouts ----
+
+  async startRollout(service: string, request: RolloutRequest, actor: string): Promise<RolloutState> {
+    const model = this.requireService(service)
+    const current = this.rollouts.get(service)
+    if (current && isActive(current)) {
+      throw new SwitchyardError('ROLLOUT_ACTIVE', `${service} already has a ${current.phase} rollout of ${current.spec.canary}; abort it first`)
+    }
+    const instances = [...model.instances.values()]
+    const spec = resolveRolloutSpec(request, {
+      weights: weightsOf(model),
+      upVersions: new Set(instances.filter((instance) => instance.status === 'up').map((instance) => instance.version)),
+      registeredVersions: new Set(instances.map((instance) => instance.version))
+    })
+    const transition = startRollout(service, spec, actor, this.clock())
+    return this.applyRollout(transition, actor)
+  }
+
+  async commandRollout(service: string, command: RolloutCommand, actor: string): Promise<RolloutState> {
+    const current = this.rollouts.get(service)
+    if (!current) throw new SwitchyardError('ROLLOUT_NOT_FOUND', `${service} has no rollout`)
+    return this.applyRollout(commandRollout(current, command, actor, this.clock()), actor)
+  }
+
+  /**
+   * Writes a rollout's transition: its weights (through the same journal, audited with the
+   * rollout as actor) and its new state in one commit. A state that waits for routers
+   * waits for the revision of these very weights.
+   */
+  async applyRollout(transition: Transition, actor = 'rollout'): Promise<RolloutState> {
+    const { service } = transition.state
+    const now = this.clock()
+    const changes: RegistryChange[] = []
+    let state = transition.state
+    if (transition.weights) {
+      const existing = this.model.services.get(service)
+      const previous = existing ? weightsOf(existing) : {}
+      changes.push({ type: 'weights-changed', revision: 0, at: now, service, weights: transition.weights, previous, actor: actor === 'rollout' ? 'rollout' : `rollout (${actor})` })
+      if (state.phase === 'progressing') state = { ...state, awaitingRevision: this.model.revision + 1 }
+    }
+    changes.push({ type: 'rollout-changed', revision: 0, at: now, service, rollout: state, event: transition.event, actor })
+    await this.commit(changes)
+    return state
+  }
+
+  /** the rollout as last applied (for the controller, which must judge the newest state) */
+  currentRollout(service: string): RolloutState | undefined {
+    return this.rollouts.get(service)
+  }
+
+  activeRollouts(): RolloutState[] {
+    return [...this.rollouts.values()].filter(isActive)
+  }
+
+  async rollout(service: string): Promise<RolloutState> {
+    const rollout = this.durableRollouts.get(service)
+    if (!rollout) throw new SwitchyardError('ROLLOUT_NOT_FOUND', `${service} has no rollout`)
+    return rollout
+  }
+
+  async rolloutList(): Promise<RolloutState[]> {
+    return [...this.durableRollouts.values()].sort((a, b) => (a.service < b.service ? -1 : 1))
   }
 
   /**
@@ -257,7 +370,7 @@ export class Registry {
   }
 
   persistedState(): PersistedState {
-    return { snapshot: this.model.snapshot(), history: Object.fromEntries(this.history) }
+    return { snapshot: this.model.snapshot(), history: Object.fromEntries(this.history), rollouts: Object.fromEntries(this.rollouts) }
   }
 
   async close(): Promise<void> {
@@ -276,6 +389,7 @@ export class Registry {
       appended.push(
         this.store.append(change).then(() => {
           this.view.apply(change)
+          if (change.type === 'rollout-changed') this.durableRollouts.set(change.service, change.rollout)
           this.hub.publish(change)
         })
       )
@@ -301,6 +415,8 @@ export class Registry {
       entries.push({ revision: change.revision, at: change.at, actor: change.actor, from: change.previous, to: change.weights })
       if (entries.length > this.historyLimit) entries.splice(0, entries.length - this.historyLimit)
       this.history.set(change.service, entries)
+    } else if (change.type === 'rollout-changed') {
+      this.rollouts.set(change.service, change.rollout)
     }
   }
 

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
+import { registryUrlSetting } from '../core/defaults.js'
 import { NAME_PATTERN } from '../core/names.js'
 
 /** Process settings of the HTTP router: flags, env, defaults (see core/config.ts). */
@@ -17,8 +18,24 @@ export const RouterSettings = Type.Object({
     env: 'SWITCHYARD_ROUTER_ADMIN_PORT',
     description: 'port of /healthz, /readyz, /metrics, /routes'
   }),
-  registry: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8761', flag: 'registry', env: 'SWITCHYARD_REGISTRY_URL', description: 'registry URL' }),
+  registry: registryUrlSetting(),
   token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
+  routerId: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+      flag: 'id',
+      env: 'SWITCHYARD_ROUTER_ID',
+      description: 'how this router names itself to the registry (default: host name and admin port)'
+    })
+  ),
+  reportIntervalSeconds: Type.Number({
+    minimum: 0.05,
+    maximum: 2,
+    default: 1,
+    flag: 'report-interval-seconds',
+    env: 'SWITCHYARD_REPORT_INTERVAL_SECONDS',
+    description: 'how often the router reports its applied revision and per-version signals to the registry (needs a router or admin token)'
+  }),
   config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_ROUTER_CONFIG', description: 'routes and proxy settings (YAML or JSON)' })),
   routes: Type.Optional(
     Type.String({ minLength: 1, flag: 'routes', env: 'SWITCHYARD_ROUTES', description: 'routes without a file: "/api=api,/web=webfront" (added after the file\'s)' })
@@ -98,6 +115,18 @@ export const ProxyFile = Type.Object(
       {
         connectionsPerInstance: Type.Integer({ minimum: 1, maximum: 1024, default: 128 }),
         keepAliveMs: Type.Integer({ minimum: 1, default: 4_000 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
+    /** how request paths are made canonical before route matching and forwarding (router/http/request-target.ts) */
+    paths: Type.Object(
+      {
+        /** RFC 3986: dot-segments removed, escaped unreserved characters (%2E...) decoded, backslashes read as slashes */
+        normalize: Type.Boolean({ default: true }),
+        /** a run of slashes is one slash */
+        mergeSlashes: Type.Boolean({ default: true }),
+        /** %2F and %5C: forwarded as data, refused with 400 INVALID_PATH, or decoded into separators */
+        escapedSlashes: Type.Union([Type.Literal('keep'), Type.Literal('reject'), Type.Literal('unescape')], { default: 'keep' })
       },
       { additionalProperties: false, default: {} }
     ),

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
+import { emptyCounters, latencyBucket, statusClassIndex, type VersionCounters } from '../core/signals/counters.js'
 
 /** Answers of one status: counted here per request, handed to prom-client at scrape time. */
 interface StatusCount {
@@ -12,6 +13,8 @@ interface VersionSeries {
   version: string
   duration: ReturnType<Histogram<'service' | 'version'>['labels']>
   statuses: Map<number, StatusCount>
+  /** the same answers as the registry's signals want them (status class, latency bucket) */
+  signals: VersionCounters
 }
 
 /** Requests in flight for one service; read by the gauge at scrape time. */
@@ -128,11 +131,25 @@ export class RouterMetrics {
     let versions = this.versionSeries.get(service)
     if (!versions) this.versionSeries.set(service, (versions = new Map()))
     let series = versions.get(version)
-    if (!series) versions.set(version, (series = { service, version, duration: this.duration.labels(service, version), statuses: new Map() }))
+    if (!series) versions.set(version, (series = { service, version, duration: this.duration.labels(service, version), statuses: new Map(), signals: emptyCounters() }))
     let count = series.statuses.get(status)
     if (!count) series.statuses.set(status, (count = { total: 0, pushed: 0 }))
     count.total++
     series.duration.observe(seconds)
+    // Two array increments and a 5-step binary search: the signals cost no allocation per request.
+    const statusClass = statusClassIndex(status)
+    if (statusClass >= 0) (series.signals.statusClasses[statusClass] as number)++
+    ;(series.signals.latency[latencyBucket(seconds * 1000)] as number)++
+  }
+
+  /** Running totals per service and version since start, for the registry's signals (read, not copied). */
+  signalCounters(): Record<string, Record<string, VersionCounters>> {
+    const out: Record<string, Record<string, VersionCounters>> = {}
+    for (const [service, versions] of this.versionSeries) {
+      const entry: Record<string, VersionCounters> = (out[service] = {})
+      for (const [version, series] of versions) entry[version] = series.signals
+    }
+    return out
   }
 
   inflightOf(service: string): InflightCount {

@@ -6,6 +6,8 @@ import { RouteRules } from './http/route-rules.js'
 import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
+import { SignalReporter } from './signals/signal-reporter.js'
+import { hostname } from 'node:os'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing.js'
 
@@ -13,6 +15,7 @@ export interface RunningRouter {
   proxy: FastifyInstance
   admin: FastifyInstance
   source: RouteTableSource<Endpoint>
+  reporter: SignalReporter
   proxyUrl: string
   adminUrl: string
   close(): Promise<void>
@@ -54,16 +57,31 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     onApplied: (table) => {
       metrics.revision.set(table.revision)
       metrics.lastUpdate.set(Date.now() / 1000)
+      reporter?.applied()
     }
   })
   const proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, logger })
   const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
+  const adminUrl = urlOf(admin, settings.adminHost)
+  const reporter: SignalReporter = new SignalReporter({
+    registryUrl: settings.registry,
+    token: settings.token,
+    id: settings.routerId ?? `${hostname()}:${new URL(adminUrl).port}`,
+    kind: 'http',
+    adminUrl,
+    intervalMs: settings.reportIntervalSeconds * 1000,
+    counters: () => metrics.signalCounters(),
+    appliedRevision: () => source.table.revision,
+    log: proxy.log
+  })
   source.start()
+  reporter.start()
   try {
     await proxy.listen({ host: settings.host, port: settings.port })
   } catch (error) {
     source.stop()
+    await reporter.stop()
     await admin.close()
     throw error
   }
@@ -78,8 +96,9 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     proxy: proxyApp,
     admin,
     source,
+    reporter,
     proxyUrl: urlOf(proxyApp, settings.host),
-    adminUrl: urlOf(admin, settings.adminHost),
+    adminUrl,
     close() {
       closing ??= (async () => {
         // Stop accepting, let in-flight requests finish (bounded), then drop the rest.
@@ -95,6 +114,9 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
           await catalog.destroyAll()
         }
         source.stop()
+        // A last report, so the registry counts the drained requests too.
+        reporter.report()
+        await reporter.stop()
         await catalog.closeAll()
         await admin.close()
       })()

@@ -45,6 +45,8 @@ export function describeChange(change: RegistryChange): string {
       return `${change.service} instance ${change.id} ${change.reason}`
     case 'weights-changed':
       return `${change.service} weights ${formatWeights(change.weights)} (were ${formatWeights(change.previous) || 'unset'}) by ${change.actor}`
+    case 'rollout-changed':
+      return `${change.service} rollout of ${change.rollout.spec.canary} ${change.event}: ${change.rollout.reason}`
   }
 }
 

@@ -1,13 +1,15 @@
 import type { Principal, Role } from './tokens.js'
 
 /** What a route needs. Every route of the registry declares exactly one. */
-export type Permission = 'public' | 'read' | 'register' | 'set-weights'
+export type Permission = 'public' | 'read' | 'register' | 'set-weights' | 'report'
 
 const grants: Record<Role, ReadonlySet<Permission>> = {
   reader: new Set(['read']),
   registrar: new Set(['read', 'register']),
   operator: new Set(['read', 'set-weights']),
-  admin: new Set(['read', 'register', 'set-weights'])
+  // routers read the watch stream and report what they see; they change nothing
+  router: new Set(['read', 'report']),
+  admin: new Set(['read', 'register', 'set-weights', 'report'])
 }
 
 export type AccessDecision = { allowed: true } | { allowed: false; reason: string }
@@ -31,6 +33,8 @@ function describe(permission: Permission): string {
       return 'register or deregister instances'
     case 'set-weights':
       return 'set weights'
+    case 'report':
+      return 'report router signals'
     default:
       return permission
   }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import { SwitchyardError } from '../../core/errors.js'
 import type { Registry } from '../registry.js'
-import { ServiceParams, WeightsBody } from '../schemas.js'
+import { ServiceParams, WeightsBody, WeightsQuery } from '../schemas.js'
 
 /** `If-Match: 42` or `If-Match: "42"` (the ETag form GET returns). */
 export function parseIfMatch(header: string | undefined): number | undefined {
@@ -25,13 +25,18 @@ export async function weightRoutes(app: FastifyInstance, options: { registry: Re
     }
   )
 
-  app.put<{ Params: Static<typeof ServiceParams>; Body: Static<typeof WeightsBody> }>(
+  app.put<{ Params: Static<typeof ServiceParams>; Body: Static<typeof WeightsBody>; Querystring: Static<typeof WeightsQuery> }>(
     '/v1/services/:service/weights',
-    { config: { permission: 'set-weights' }, schema: { params: ServiceParams, body: WeightsBody } },
+    { config: { permission: 'set-weights' }, schema: { params: ServiceParams, body: WeightsBody, querystring: WeightsQuery } },
     async (request, reply) => {
       const ifMatch = parseIfMatch(request.headers['if-match'])
       const actor = request.principal?.name ?? 'unknown'
-      const result = await registry.setWeights(request.params.service, request.body.weights, ifMatch === undefined ? { actor } : { actor, ifMatch })
+      const allowUnregistered = request.query.allowUnregistered === 'true'
+      const result = await registry.setWeights(
+        request.params.service,
+        request.body.weights,
+        ifMatch === undefined ? { actor, allowUnregistered } : { actor, ifMatch, allowUnregistered }
+      )
       reply.header('etag', `"${result.revision}"`)
       request.log.info({ service: request.params.service, weights: result.weights, revision: result.revision, actor }, 'weights changed')
       return result

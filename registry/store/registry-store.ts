@@ -1,4 +1,5 @@
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
+import type { RolloutState } from '../../core/rollout/rollout-machine.js'
 
 export interface WeightHistoryEntry {
   readonly revision: number
@@ -12,6 +13,8 @@ export interface WeightHistoryEntry {
 export interface PersistedState {
   readonly snapshot: RegistrySnapshot
   readonly history: Readonly<Record<string, readonly WeightHistoryEntry[]>>
+  /** each service's latest rollout (active or finished); absent in stores written before rollouts */
+  readonly rollouts?: Readonly<Record<string, RolloutState>>
 }
 
 export interface LoadedState {

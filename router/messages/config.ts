@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError, logLevelSetting, parseConfig } from '../../core/config.js'
+import { registryUrlSetting } from '../../core/defaults.js'
 import { NAME_PATTERN } from '../../core/names.js'
 
 /** Process settings of the message router: flags, env, defaults (see core/config.ts). */
@@ -22,8 +23,24 @@ export const MessageRouterSettings = Type.Object({
     env: 'SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT',
     description: 'port of /healthz /readyz /metrics /routes and POST /v1/topics/:topic/messages'
   }),
-  registry: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8761', flag: 'registry', env: 'SWITCHYARD_REGISTRY_URL', description: 'registry URL' }),
+  registry: registryUrlSetting(),
   token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
+  routerId: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+      flag: 'id',
+      env: 'SWITCHYARD_MESSAGE_ROUTER_ID',
+      description: 'how this message router names itself to the registry (default: host name and admin port)'
+    })
+  ),
+  reportIntervalSeconds: Type.Number({
+    minimum: 0.05,
+    maximum: 2,
+    default: 1,
+    flag: 'report-interval-seconds',
+    env: 'SWITCHYARD_REPORT_INTERVAL_SECONDS',
+    description: 'how often the message router reports its applied revision and per-version signals to the registry (needs a router or admin token)'
+  }),
   broker: Type.String({
     pattern: '^(memory|amqps?://.+)$',
     default: 'memory',

@@ -15,6 +15,7 @@ export const TOKENS: Record<Role | 'apiOperator' | 'apiRegistrar', string> = {
   reader: 'reader-token-0123456789abcdef',
   registrar: 'registrar-token-0123456789abcdef',
   operator: 'operator-token-0123456789abcdef',
+  router: 'router-token-0123456789abcdef',
   admin: 'admin-token-0123456789abcdef',
   apiOperator: 'api-operator-token-0123456789abcdef',
   apiRegistrar: 'api-registrar-token-0123456789abcdef'
@@ -25,6 +26,7 @@ export function testTokenSet(): TokenSet {
   tokens.add({ name: 'reader', role: 'reader', token: TOKENS.reader })
   tokens.add({ name: 'registrar', role: 'registrar', token: TOKENS.registrar })
   tokens.add({ name: 'operator', role: 'operator', token: TOKENS.operator })
+  tokens.add({ name: 'router', role: 'router', token: TOKENS.router })
   tokens.add({ name: 'admin', role: 'admin', token: TOKENS.admin })
   tokens.add({ name: 'api-operator', role: 'operator', token: TOKENS.apiOperator, services: ['api'] })
   tokens.add({ name: 'api-registrar', role: 'registrar', token: TOKENS.apiRegistrar, services: ['api'] })

@@ -64,7 +64,7 @@ let upstreamCounter = 0
 export async function startTestMesh(config: Record<string, unknown> = {}): Promise<TestMesh> {
   const reg = await startTestRegistry()
   const proxyConfig = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], ...config }, 'test')
-  const router = await startRouter({ host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.reader, logLevel: 'silent' }, proxyConfig)
+  const router = await startRouter({ host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.router, reportIntervalSeconds: 1, logLevel: 'silent' }, proxyConfig)
   const upstreams: Upstream[] = []
   const mesh: TestMesh = {
     reg,

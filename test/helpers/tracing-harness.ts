@@ -73,7 +73,7 @@ export async function startMessagePlane(mesh: TestMesh, exporter: InMemorySpanEx
   const adapter = new MemoryBrokerAdapter()
   const config = parseMessageRouterConfig({ topics: [{ name: 'orders', service: 'orders-worker' }] }, 'test')
   const messages = await startMessageRouter(
-    { adminHost: '127.0.0.1', adminPort: 0, registry: mesh.reg.url, token: TOKENS.reader, broker: 'memory', logLevel: 'silent' },
+    { adminHost: '127.0.0.1', adminPort: 0, registry: mesh.reg.url, token: TOKENS.reader, broker: 'memory', reportIntervalSeconds: 1, logLevel: 'silent' },
     { config, adapter }
   )
   await mesh.reg.call('POST', '/v1/services/orders-worker/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 1000, id: 'w1' } })

@@ -124,7 +124,7 @@ t.test('RabbitMQ faults', async (t) => {
     topics.push(topic)
     // The vhost does not exist yet: the broker refuses the connection.
     const running = await startMessageRouter(
-      { adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.reader, broker: vhost.url, logLevel: 'silent' },
+      { adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.reader, broker: vhost.url, reportIntervalSeconds: 1, logLevel: 'silent' },
       { config: config(topic), adapter }
     )
     t.teardown(() => running.close())
@@ -148,7 +148,7 @@ t.test('RabbitMQ faults', async (t) => {
     topics.push(topic)
     await publishNumbered(adapter, topic)
     const running = await startMessageRouter(
-      { adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.reader, broker: vhost.url, logLevel: 'silent' },
+      { adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.reader, broker: vhost.url, reportIntervalSeconds: 1, logLevel: 'silent' },
       { config: config(topic), adapter }
     )
     t.teardown(() => running.close())

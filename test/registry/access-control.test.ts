@@ -40,6 +40,7 @@ const mayChange: Record<TokenName, Record<'register' | 'set-weights', string[]>>
   reader: { register: [], 'set-weights': [] },
   registrar: { register: BOTH, 'set-weights': [] },
   operator: { register: [], 'set-weights': BOTH },
+  router: { register: [], 'set-weights': [] },
   admin: { register: BOTH, 'set-weights': BOTH },
   apiOperator: { register: [], 'set-weights': ['api'] },
   apiRegistrar: { register: ['api'], 'set-weights': [] }
@@ -49,6 +50,7 @@ const principalName: Record<TokenName, string> = {
   reader: 'reader',
   registrar: 'registrar',
   operator: 'operator',
+  router: 'router',
   admin: 'admin',
   apiOperator: 'api-operator',
   apiRegistrar: 'api-registrar'

@@ -97,7 +97,7 @@ t.test('/readyz says NOT_READY until the first table, then ready', async (t) => 
   const registryPort = await freePort()
   const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }] }, 'test')
   const router = await startRouter(
-    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: `http://127.0.0.1:${registryPort}`, token: TOKENS.reader, logLevel: 'silent' },
+    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: `http://127.0.0.1:${registryPort}`, token: TOKENS.reader, reportIntervalSeconds: 1, logLevel: 'silent' },
     config
   )
   t.teardown(() => router.close())

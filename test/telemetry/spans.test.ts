@@ -82,7 +82,7 @@ t.test('a routed message: consumer span under the producer context, producer spa
   const adapter = new MemoryBrokerAdapter()
   const config = parseMessageRouterConfig({ topics: [{ name: 'orders', service: 'orders-worker' }] }, 'test')
   const messages = await startMessageRouter(
-    { adminHost: '127.0.0.1', adminPort: 0, registry: mesh.reg.url, token: TOKENS.reader, broker: 'memory', logLevel: 'silent' },
+    { adminHost: '127.0.0.1', adminPort: 0, registry: mesh.reg.url, token: TOKENS.reader, broker: 'memory', reportIntervalSeconds: 1, logLevel: 'silent' },
     { config, adapter }
   )
   t.teardown(async () => {

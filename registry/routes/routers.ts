@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify'
+import type { Static } from '@sinclair/typebox'
+import type { SignalBook } from '../../core/signals/signal-book.js'
+import type { Registry } from '../registry.js'
+import { RouterParams, RouterReportBody } from '../schemas.js'
+
+/** Reports are bigger than other writes (every service and version a router knows): 1 MiB. */
+const REPORT_BODY_LIMIT = 1024 * 1024
+
+export async function routerRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }): Promise<void> {
+  const { registry, book } = options
+
+  app.put<{ Params: Static<typeof RouterParams>; Body: Static<typeof RouterReportBody> }>(
+    '/v1/routers/:router',
+    { config: { permission: 'report' }, bodyLimit: REPORT_BODY_LIMIT, schema: { params: RouterParams, body: RouterReportBody } },
+    async (request) => {
+      const reporter = request.principal?.name ?? 'unknown'
+      const router = book.accept({ ...request.body, id: request.params.router }, reporter, registry.revision)
+      return { router, revision: registry.revision }
+    }
+  )
+
+  app.get('/v1/routers', { config: { permission: 'read' } }, async () => {
+    const revision = registry.revision
+    return {
+      revision,
+      routers: book
+        .list(revision)
+        .map((router) => ({ ...router, startedAt: iso(router.startedAt), firstReportAt: iso(router.firstReportAt), lastReportAt: iso(router.lastReportAt) }))
+    }
+  })
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString()

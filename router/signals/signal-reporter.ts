@@ -1,0 +1,103 @@
+import { request } from 'undici'
+import type { VersionCounters } from '../../core/signals/counters.js'
+import type { RouterKind } from '../../core/signals/router-report.js'
+
+export interface SignalReporterOptions {
+  registryUrl: string
+  token?: string | undefined
+  /** stable across restarts of the same router (host and admin port by default) */
+  id: string
+  kind: RouterKind
+  adminUrl: string
+  intervalMs: number
+  /** running totals per service and version since this process started */
+  counters: () => Record<string, Record<string, VersionCounters>>
+  /** the registry revision of the table in force */
+  appliedRevision: () => number
+  log: { info(object: object, message: string): void; warn(object: object, message: string): void }
+  clock?: () => number
+}
+
+/**
+ * Tells the registry, every interval and at once after a new table, what this router has
+ * applied and what it has seen per version (running totals: a lost report loses nothing).
+ * Off the hot path: it reads counters the proxy keeps anyway; one small PUT per second.
+ * Nothing waits for it: with the registry away the router routes on and reports later.
+ */
+export class SignalReporter {
+  private readonly startedAt: number
+  private timer: NodeJS.Timeout | undefined
+  private inFlight: Promise<void> | undefined
+  private again = false
+  private healthy: boolean | undefined
+  private stopped = false
+
+  constructor(private readonly options: SignalReporterOptions) {
+    this.startedAt = (options.clock ?? Date.now)()
+  }
+
+  start(): void {
+    if (this.timer) return
+    this.timer = setInterval(() => this.report(), this.options.intervalMs)
+    this.timer.unref()
+    this.report()
+  }
+
+  /** A new table is in force: say so now, so that rollouts and `--wait` see it within ms. */
+  applied(): void {
+    this.report()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    await this.inFlight
+  }
+
+  /** Sends a report now, or right after the one in flight (never two at once, never queued twice). */
+  report(): void {
+    if (this.stopped) return
+    if (this.inFlight) {
+      this.again = true
+      return
+    }
+    this.inFlight = this.send().finally(() => {
+      this.inFlight = undefined
+      if (this.again && !this.stopped) {
+        this.again = false
+        this.report()
+      }
+    })
+  }
+
+  private async send(): Promise<void> {
+    const { options } = this
+    const body = JSON.stringify({
+      kind: options.kind,
+      adminUrl: options.adminUrl,
+      appliedRevision: options.appliedRevision(),
+      startedAt: this.startedAt,
+      services: options.counters()
+    })
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (options.token) headers.authorization = `Bearer ${options.token}`
+    try {
+      const response = await request(new URL(`/v1/routers/${encodeURIComponent(options.id)}`, options.registryUrl), {
+        method: 'PUT',
+        headers,
+        body,
+        headersTimeout: 5_000,
+        bodyTimeout: 5_000
+      })
+      const text = await response.body.text()
+      if (response.statusCode !== 200) throw new Error(`the registry answered ${response.statusCode}: ${text.slice(0, 200)}`)
+      if (this.healthy !== true) options.log.info({ router: options.id }, 'reporting signals to the registry')
+      this.healthy = true
+    } catch (error) {
+      // Once per transition: a registry outage is one line, not one per second.
+      if (this.healthy !== false) options.log.warn({ router: options.id, reason: (error as Error).message }, 'could not report signals to the registry; will keep trying')
+      this.healthy = false
+    }
+  }
+}
