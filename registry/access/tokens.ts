@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml'
 import { SwitchyardError } from '../../core/errors.js'
 import { NAME_PATTERN } from '../../core/names.js'
 
-export const ROLES = ['reader', 'registrar', 'operator', 'admin'] as const
+export const ROLES = ['reader', 'registrar', 'operator', 'router', 'admin'] as const
 export type Role = (typeof ROLES)[number]
 
 export interface Principal {
