@@ -4,8 +4,13 @@ import { createWriteStream, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { TSchema } from '@sinclair/typebox'
 import { request } from 'undici'
+import { settingMeta } from '../core/config.js'
 import { RegistryClient } from '../registry/client/registry-client.js'
+import { RegistrySettings } from '../registry/config.js'
+import { RouterSettings } from '../router/config.js'
+import { MessageRouterSettings } from '../router/messages/config.js'
 import { formatTable } from './output.js'
 import { UsageError } from './usage-error.js'
 
@@ -31,9 +36,11 @@ export interface LocalStackOptions {
   broker: 'memory' | 'rabbitmq'
 }
 
-function portFrom(env: LocalStackOptions['env'], name: string, variable: string, fallback: number): Port {
+/** A component's port: its own setting's env variable and default (one declaration, in its settings). */
+function portFrom(env: LocalStackOptions['env'], name: string, setting: TSchema): Port {
+  const variable = settingMeta(setting).env
   const raw = env[variable]
-  const value = raw === undefined || raw === '' ? fallback : Number(raw)
+  const value = raw === undefined || raw === '' ? Number(setting.default) : Number(raw)
   if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UsageError(`${variable}=${raw} is not a port number`)
   return { name, env: variable, value }
 }
@@ -79,10 +86,10 @@ async function answers(url: string): Promise<boolean> {
  */
 export async function runLocalStack(options: LocalStackOptions): Promise<void> {
   const { env, out } = options
-  const registryPort = portFrom(env, 'registry', 'SWITCHYARD_REGISTRY_PORT', 8761)
-  const routerPort = portFrom(env, 'router', 'SWITCHYARD_ROUTER_PORT', 8080)
-  const adminPort = portFrom(env, 'router admin', 'SWITCHYARD_ROUTER_ADMIN_PORT', 9901)
-  const messagePort = portFrom(env, 'message router admin', 'SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT', 9902)
+  const registryPort = portFrom(env, 'registry', RegistrySettings.properties.port)
+  const routerPort = portFrom(env, 'router', RouterSettings.properties.port)
+  const adminPort = portFrom(env, 'router admin', RouterSettings.properties.adminPort)
+  const messagePort = portFrom(env, 'message router admin', MessageRouterSettings.properties.adminPort)
   for (const port of [registryPort, routerPort, adminPort, messagePort]) await assertFree(port)
   const amqpUrl = env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672'
 

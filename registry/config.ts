@@ -1,10 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
+import { DEFAULT_REGISTRY_PORT } from '../core/defaults.js'
 
 /** Every registry setting, with its flag, env variable and default (see core/config.ts). */
 export const RegistrySettings = Type.Object({
   host: Type.String({ minLength: 1, default: '0.0.0.0', flag: 'host', env: 'SWITCHYARD_REGISTRY_HOST', description: 'address to listen on' }),
-  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8761, flag: 'port', env: 'SWITCHYARD_REGISTRY_PORT', description: 'port to listen on (0 picks a free one)' }),
+  port: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: DEFAULT_REGISTRY_PORT,
+    flag: 'port',
+    env: 'SWITCHYARD_REGISTRY_PORT',
+    description: 'port to listen on (0 picks a free one)'
+  }),
   dataDir: Type.String({ minLength: 1, default: '.switchyard/registry', flag: 'data-dir', env: 'SWITCHYARD_DATA_DIR', description: 'directory for the durable store' }),
   tokensFile: Type.Optional(Type.String({ minLength: 1, flag: 'tokens-file', env: 'SWITCHYARD_TOKENS_FILE', description: 'YAML or JSON file of tokens and roles' })),
   leaseSeconds: Type.Integer({

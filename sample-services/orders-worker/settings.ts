@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { registryUrlSetting } from '../../core/defaults.js'
 
 /** The orders worker's settings, all from env (it is started by the local stack and compose). */
 export const OrdersWorkerSettings = Type.Object({
@@ -8,6 +9,6 @@ export const OrdersWorkerSettings = Type.Object({
   host: Type.String({ default: '127.0.0.1', flag: 'host', env: 'HOST', description: 'address of the stats endpoint' }),
   port: Type.Integer({ minimum: 0, maximum: 65535, default: 0, flag: 'port', env: 'PORT', description: 'port of the stats endpoint' }),
   advertiseHost: Type.Optional(Type.String({ flag: 'advertise-host', env: 'SWITCHYARD_ADVERTISE_HOST', description: 'host to register' })),
-  registry: Type.String({ default: 'http://127.0.0.1:8761', flag: 'registry', env: 'SWITCHYARD_REGISTRY_URL', description: 'registry URL' }),
+  registry: registryUrlSetting(),
   token: Type.Optional(Type.String({ flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'registrar token' }))
 })
