@@ -1,5 +1,5 @@
 import type { VersionFigures } from '../signals/figures.js'
-import { canaryWorse } from './proportion-test.js'
+import { canaryWorse } from './proportion-comparison.js'
 import type { RolloutAnalysis } from './rollout-spec.js'
 
 export type VerdictResult = 'passed' | 'failed' | 'inconclusive'
@@ -38,7 +38,7 @@ const pct = (value: number): string => `${Number(value.toFixed(2))}%`
  * traffic, saturation as rejected messages). Each kind of traffic (HTTP requests, queue
  * messages) is judged only when the canary had at least minRequests of it; with neither,
  * the step is inconclusive, never passed. A kind fails on an absolute limit or when it is
- * significantly worse than the baseline (see proportion-test.ts).
+ * significantly worse than the baseline (see proportion-comparison.ts).
  */
 export function judgeCanary(canary: VersionFigures, baseline: VersionFigures, analysis: RolloutAnalysis): Verdict {
   const figures = { canary: judged(canary), baseline: judged(baseline) }
