@@ -49,5 +49,6 @@ export function compareVersions(a: string, b: string): number {
     return x < y ? -1 : 1
   }
   if (partsA.length !== partsB.length) return partsA.length - partsB.length
-  return a < b ? -1 : a > b ? 1 : 0
+  // Every part was equal, and the parts spell out the whole string: a and b are equal.
+  return 0
 }

@@ -1,5 +1,6 @@
+import { Kind, Type, TypeRegistry, type TSchema } from '@sinclair/typebox'
 import t from 'tap'
-import { ConfigError } from '../../core/config.js'
+import { ConfigError, logLevelSetting, parseConfig, settingMeta } from '../../core/config.js'
 import { parseRegistryConfig } from '../../registry/config.js'
 
 t.test('flags override env, env overrides defaults', async (t) => {
@@ -22,4 +23,46 @@ t.test('every mistake is named with where it came from', async (t) => {
   t.match(error.problems.join('\n'), /SWITCHYARD_SELF_PRESERVATION_THRESHOLD/)
   t.throws(() => parseRegistryConfig({ leaseSeconds: '10', renewSeconds: '10' }, {}), /renew-seconds/)
   t.throws(() => parseRegistryConfig({ logLevel: 'loud' }, {}), /--log-level/)
+})
+
+/** A setting as components declare them. */
+const setting = <T extends TSchema>(schema: T, name: string): T => Object.assign(schema, { flag: name, env: `TEST_${name.toUpperCase()}`, description: name })
+
+t.test('parseConfig: each source named in its problem; required settings; optional ones left out', async (t) => {
+  const schema = Type.Object({
+    port: setting(Type.Integer({ minimum: 1, default: 0 }), 'port'),
+    name: setting(Type.String({ minLength: 1 }), 'name'),
+    note: Type.Optional(setting(Type.String(), 'note'))
+  })
+  t.same(parseConfig(schema, { port: '80', name: 'x' }, {}), { port: 80, name: 'x' }, 'an optional setting without a value is left out')
+  const cases: [Record<string, unknown>, Record<string, string>, string[]][] = [
+    [{ port: '80' }, {}, ['--name (or TEST_NAME) is required']],
+    [{ name: 'x' }, {}, ['default of --port: Expected integer to be greater or equal to 1 (got 0)']],
+    [{ port: '80' }, { TEST_NAME: '' }, ['--name (or TEST_NAME) is required']],
+    [{ port: '80', name: '' }, {}, ['--name: Expected string length greater or equal to 1 (got "")']], // invalid, so not also "required"
+    [{}, { TEST_PORT: 'x', TEST_NAME: 'y' }, ['TEST_PORT: Expected integer (got "x")']]
+  ]
+  for (const [flags, env, problems] of cases) {
+    const error = t.throws(() => parseConfig(schema, flags, env)) as ConfigError
+    t.same(error.problems, problems, JSON.stringify({ flags, env }))
+    t.equal(error.message, `invalid configuration:\n  - ${problems.join('\n  - ')}`)
+  }
+})
+
+t.test('parseConfig: a schema with nothing required, and a validator that fails without saying why', async (t) => {
+  t.same(parseConfig(Type.Object({ note: Type.Optional(setting(Type.String(), 'note')) }), {}, {}), {})
+  // Checks and error messages are separate passes; a kind whose two answers differ still gets a problem.
+  let calls = 0
+  TypeRegistry.Set('FailsOnce', () => calls++ > 0)
+  t.teardown(() => TypeRegistry.Delete('FailsOnce'))
+  const flaky = Type.Object({ odd: setting(Type.Unsafe<string>({ [Kind]: 'FailsOnce' }), 'odd') })
+  t.same((t.throws(() => parseConfig(flaky, { odd: 'x' }, {})) as ConfigError).problems, ['--odd: invalid value (got "x")'])
+})
+
+t.test('settingMeta: a setting must say how it is given', async (t) => {
+  t.same(settingMeta(setting(Type.String(), 'name')), { flag: 'name', env: 'TEST_NAME', description: 'name' })
+  t.throws(() => settingMeta(Type.String()), /must declare flag, env and description/)
+  t.throws(() => settingMeta(Object.assign(Type.String(), { flag: 'a', env: 'A' })), /must declare/)
+  t.same(logLevelSetting().default, 'info')
+  t.same(settingMeta(logLevelSetting()), { flag: 'log-level', env: 'SWITCHYARD_LOG_LEVEL', description: 'log level' })
 })

@@ -14,3 +14,25 @@ t.test('versions sort the way people read them', async (t) => {
   t.same(sorted, ['alpha', 'beta', 'v01.3', 'v1.3', 'v1.3.1', 'v1.9', 'v1.10', 'v2'])
   t.equal(compareVersions('a', 'a'), 0)
 })
+
+t.test('compareVersions: digits compare as numbers, everything else by code unit', async (t) => {
+  const cases: [string, string, number][] = [
+    ['v1.9', 'v1.10', -1], // 9 < 10 as numbers
+    ['v1.10', 'v1.9', 1],
+    ['v2', 'v10', -1], // fewer digits, smaller number
+    ['v01', 'v1', -1], // the same number: the spelling decides, so the order is total
+    ['v1', 'v01', 1],
+    ['v007', 'v8', -1], // leading zeros do not count as digits
+    ['v1', 'v1.0', -1], // a prefix first
+    ['v1.0', 'v1', 1],
+    ['v1-3', 'v1.3', -1], // '-' (45) before '.' (46)
+    ['v1.3', 'v1-3', 1],
+    ['v1', 'vx', -1], // a digit before a letter
+    ['1', 'a', -1],
+    ['a', '1', 1],
+    ['', 'a', -1],
+    ['', '', 0],
+    ['v1.3', 'v1.3', 0]
+  ]
+  for (const [a, b, expected] of cases) t.equal(Math.sign(compareVersions(a, b)), expected, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`)
+})

@@ -22,3 +22,58 @@ t.test('applies changes in order and round-trips through a snapshot', async (t) 
   model.apply({ type: 'instance-removed', revision: 5, at: 0, service: 'api', id: 'b', reason: 'deregistered' })
   t.same(knownVersions(api), ['v1.3'], 'a version at 0% without instances is forgotten')
 })
+
+t.test('a change that does not follow the last revision is refused with REVISION_GAP, and nothing moves', async (t) => {
+  const model = new RegistryModel()
+  for (const revision of [0, 2, 5]) {
+    t.throws(
+      () => model.apply({ type: 'instance-registered', revision, at: 0, instance: instance('a', 'v1') }),
+      { code: 'REVISION_GAP', statusCode: 500 },
+      `revision ${revision} after 0`
+    )
+  }
+  t.equal(model.revision, 0)
+  t.equal(model.instanceCount(), 0)
+})
+
+t.test('changes to what the model does not know are counted but change nothing', async (t) => {
+  const model = new RegistryModel()
+  model.apply({ type: 'instance-status-changed', revision: 1, at: 0, service: 'api', id: 'ghost', status: 'draining' })
+  model.apply({ type: 'instance-removed', revision: 2, at: 0, service: 'nobody', id: 'ghost', reason: 'evicted' })
+  model.apply({ type: 'instance-registered', revision: 3, at: 0, instance: instance('a', 'v1') })
+  model.apply({ type: 'instance-status-changed', revision: 4, at: 0, service: 'api', id: 'ghost', status: 'draining' })
+  t.equal(model.revision, 4)
+  t.same([...model.services.keys()], ['api'], 'no service was made up')
+  t.same(model.findInstance('api', 'a'), instance('a', 'v1'))
+  t.equal(model.findInstance('api', 'ghost'), undefined)
+  t.equal(model.findInstance('nobody', 'a'), undefined)
+})
+
+t.test('a snapshot lists services by name, instances by version then id, weights above 0', async (t) => {
+  const model = new RegistryModel()
+  const changes = [
+    { service: 'web', id: 'w', version: 'v1' },
+    { service: 'api', id: 'c', version: 'v1.10' },
+    { service: 'api', id: 'b', version: 'v1.9' },
+    { service: 'api', id: 'z', version: 'v1.9' },
+    { service: 'api', id: 'a', version: 'v1.9' }
+  ]
+  for (const [i, change] of changes.entries()) {
+    model.apply({ type: 'instance-registered', revision: i + 1, at: 0, instance: { ...instance(change.id, change.version), service: change.service } })
+  }
+  model.apply({ type: 'weights-changed', revision: 6, at: 0, service: 'api', weights: { 'v1.9': 100, 'v1.10': 0 }, previous: {}, actor: 'test' })
+  t.equal(model.instanceCount(), 5)
+  const snapshot = model.snapshot()
+  t.equal(snapshot.revision, 6)
+  t.same(
+    snapshot.services.map((service) => service.name),
+    ['api', 'web']
+  )
+  t.same(
+    snapshot.services[0]?.instances.map((record) => `${record.version}/${record.id}`),
+    ['v1.9/a', 'v1.9/b', 'v1.9/z', 'v1.10/c']
+  )
+  t.same(snapshot.services[0]?.weights, { 'v1.9': 100, 'v1.10': 0 })
+  t.same([...(model.services.get('api')?.weights.keys() ?? [])], ['v1.9'], 'a version at 0 is kept out of the weights map')
+  t.same(RegistryModel.fromSnapshot(snapshot).snapshot(), snapshot, 'a snapshot round-trips')
+})
