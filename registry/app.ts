@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { toErrorResponse } from '../core/error-response.js'
 import { traceRequests } from '../telemetry/fastify-tracing.js'
-import { currentTracing, type Tracing } from '../telemetry/tracing.js'
+import { currentTracing, type Tracing } from '../telemetry/tracing-sdk.js'
 import { authorize } from './access/auth-hook.js'
 import type { TokenSet } from './access/tokens.js'
 import { RegistryMetrics } from './metrics.js'

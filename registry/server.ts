@@ -6,7 +6,7 @@ import type { RegistryConfig } from './config.js'
 import { Registry } from './registry.js'
 import { FileStore } from './store/file-store.js'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
-import { startTracing } from '../telemetry/tracing.js'
+import { startTracing } from '../telemetry/tracing-sdk.js'
 
 export interface RunningRegistry {
   app: FastifyInstance

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { closeOnSignals, type ShutdownLogger } from '../lifecycle/graceful-shutdown.js'
 import { InstanceAgent } from '../registry/client/instance-agent.js'
-import type { Tracing } from '../telemetry/tracing.js'
+import type { Tracing } from '../telemetry/tracing-sdk.js'
 
 /** One JSON line per life-cycle event on stdout (what the local stack and compose logs show). */
 export type EventLog = (event: string, detail?: Record<string, unknown>) => void

@@ -1,6 +1,9 @@
 import type { Span } from '@opentelemetry/api'
+import { ATTR_CLIENT_ADDRESS, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
 import type { FastifyInstance } from 'fastify'
-import { endSpan, extractContext, SpanKind, type Tracing } from './tracing.js'
+import { extractContext } from './propagation.js'
+import { endSpan, SpanKind } from './spans.js'
+import type { Tracing } from './tracing-sdk.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,7 +23,7 @@ export function traceRequests(app: FastifyInstance, tracing: Tracing): void {
   app.addHook('onRequest', async (request) => {
     const span = tracing.tracer.startSpan(
       request.method,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'url.path': request.url.split('?')[0], 'client.address': request.ip } },
+      { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: request.method, [ATTR_URL_PATH]: request.url.split('?')[0], [ATTR_CLIENT_ADDRESS]: request.ip } },
       extractContext(request.headers as Record<string, unknown>)
     )
     request.span = span
@@ -32,9 +35,9 @@ export function traceRequests(app: FastifyInstance, tracing: Tracing): void {
     if (!span) return
     if (request.routeOptions.url) {
       span.updateName(`${request.method} ${request.routeOptions.url}`)
-      span.setAttribute('http.route', request.routeOptions.url)
+      span.setAttribute(ATTR_HTTP_ROUTE, request.routeOptions.url)
     }
-    span.setAttribute('http.response.status_code', reply.statusCode)
+    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, reply.statusCode)
     endSpan(span, reply.statusCode >= 500 ? `HTTP ${reply.statusCode}` : undefined)
   })
 }

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { traceRequests } from '../../telemetry/fastify-tracing.js'
-import { currentTracing } from '../../telemetry/tracing.js'
+import { currentTracing } from '../../telemetry/tracing-sdk.js'
 
 export interface ApiSettings {
   service: string

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { parseConfig } from '../../core/config.js'
 import { registryUrlSetting } from '../../core/defaults.js'
 import { buildApiApp } from './app.js'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { eventLog, runSampleService } from '../service-lifecycle.js'
 
 /** A sample service's settings, all from env (it is started by the local stack and compose). */

@@ -5,7 +5,7 @@ import { MemoryBrokerAdapter } from '../../router/messages/brokers/memory-broker
 import { parseMessageRouterSettings } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
 import { OrdersWorker } from '../orders-worker/worker.js'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { shutdownLog } from '../service-lifecycle.js'
 
 /**

@@ -3,7 +3,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Span } from '@opentelemetry/api'
 import { request } from 'undici'
 import { traceRequests } from '../../telemetry/fastify-tracing.js'
-import { currentTracing, injectContext } from '../../telemetry/tracing.js'
+import { injectContext } from '../../telemetry/propagation.js'
+import { currentTracing } from '../../telemetry/tracing-sdk.js'
 
 export interface WebfrontSettings {
   version: string

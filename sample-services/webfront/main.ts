@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { parseConfig } from '../../core/config.js'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { eventLog, runSampleService } from '../service-lifecycle.js'
 import { buildWebfrontApp } from './app.js'
 import { WebfrontSettings as Settings } from './settings.js'

@@ -4,7 +4,7 @@ import { MemoryBrokerAdapter } from '../../router/messages/brokers/memory-broker
 import type { MessageHeaders, OutgoingMessage } from '../../router/messages/brokers/broker.js'
 import { parseMessageRouterConfig } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { TOKENS, waitFor } from './registry-harness.js'
 import type { TestMesh } from './router-harness.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { startTestMesh } from '../helpers/router-harness.js'
 import { parentOf, recordedBefore, routeTraced, startMemoryTracing, startMessagePlane } from '../helpers/tracing-harness.js'
 

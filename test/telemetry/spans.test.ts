@@ -3,7 +3,7 @@ import t from 'tap'
 import { MemoryBrokerAdapter } from '../../router/messages/brokers/memory-broker.js'
 import { parseMessageRouterConfig } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
-import { startTracing } from '../../telemetry/tracing.js'
+import { startTracing } from '../../telemetry/tracing-sdk.js'
 import { TOKENS, waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh } from '../helpers/router-harness.js'
 
