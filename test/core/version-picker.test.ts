@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { InstanceRecord } from '../../core/registry-events.js'
 import type { ServiceModel } from '../../core/registry-model.js'
 import { buildServiceRoute, type ServiceRoute, type VersionRoute } from '../../core/route-table.js'
@@ -52,7 +52,7 @@ type OnFallback = (from: VersionRoute<string>) => void
 
 /** One pick per case, on a fresh route: the version picked and every version it fell back from. */
 function checkPicks<I>(
-  t: { same(found: unknown, wanted: unknown, message?: string): boolean },
+  t: Test,
   cases: readonly [RouteName, I, string | undefined, string[]][],
   pick: (route: ServiceRoute<string>, input: I, onFallback: OnFallback) => VersionRoute<string> | undefined
 ): void {
