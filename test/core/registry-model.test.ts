@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { InstanceRecord } from '../../core/registry-events.js'
 import { RegistryModel, knownVersions } from '../../core/registry-model.js'
+import type { RolloutState } from '../../core/rollout/rollout-machine.js'
 
 const instance = (id: string, version: string): InstanceRecord => ({ id, service: 'api', version, host: '127.0.0.1', port: 9000, metadata: {}, status: 'up', registeredAt: 0 })
 
@@ -76,4 +77,14 @@ t.test('a snapshot lists services by name, instances by version then id, weights
   t.same(snapshot.services[0]?.weights, { 'v1.9': 100, 'v1.10': 0 })
   t.same([...(model.services.get('api')?.weights.keys() ?? [])], ['v1.9'], 'a version at 0 is kept out of the weights map')
   t.same(RegistryModel.fromSnapshot(snapshot).snapshot(), snapshot, 'a snapshot round-trips')
+})
+
+t.test('a rollout change is counted and leaves what routers route by alone', async (t) => {
+  const model = new RegistryModel()
+  model.apply({ type: 'instance-registered', revision: 1, at: 0, instance: instance('a', 'v1') })
+  const before = model.snapshot()
+  // The model never reads the rollout's state: routers follow the weights the rollout writes.
+  model.apply({ type: 'rollout-changed', revision: 2, at: 0, service: 'api', rollout: {} as RolloutState, event: 'started', actor: 'test' })
+  t.equal(model.revision, 2)
+  t.same(model.snapshot().services, before.services)
 })
