@@ -1,22 +1,40 @@
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 
-/** Small HTTP helpers for the benchmark's control calls (never for load). */
+/** Small HTTP helpers for the benchmark's control calls (never for load), and the tests' (test/helpers/http.ts). */
 export interface JsonAnswer {
   status: number
+  headers: Record<string, string | string[] | undefined>
   json: unknown
   text: string
 }
 
-export async function callJson(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options: { token?: string; body?: unknown; timeoutMs?: number } = {}): Promise<JsonAnswer> {
-  const headers: Record<string, string> = {}
+export interface CallOptions {
+  /** sent as `Authorization: Bearer <token>` */
+  token?: string
+  /** sent as JSON (content-type application/json unless `headers` names one) */
+  body?: unknown
+  /** sent as it is, instead of `body` */
+  rawBody?: string
+  headers?: Record<string, string>
+  timeoutMs?: number
+}
+
+export async function callJson(method: Dispatcher.HttpMethod, url: string, options: CallOptions = {}): Promise<JsonAnswer> {
+  const headers: Record<string, string> = { ...options.headers }
   if (options.token) headers.authorization = `Bearer ${options.token}`
   let body: string | null = null
-  if (options.body !== undefined) {
+  if (options.rawBody !== undefined) body = options.rawBody
+  else if (options.body !== undefined) {
     body = JSON.stringify(options.body)
-    headers['content-type'] = 'application/json'
+    headers['content-type'] ??= 'application/json'
   }
   const timeoutMs = options.timeoutMs ?? 10_000
   const response = await request(url, { method, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+  return readAnswer(response)
+}
+
+/** Status, headers, text and (when the text is JSON) the parsed body of an answer. */
+export async function readAnswer(response: Dispatcher.ResponseData): Promise<JsonAnswer> {
   const text = await response.body.text()
   let json: unknown
   try {
@@ -24,7 +42,7 @@ export async function callJson(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: s
   } catch {
     json = undefined
   }
-  return { status: response.statusCode, json, text }
+  return { status: response.statusCode, headers: response.headers, json, text }
 }
 
 /** Status of a GET, or 0 when nothing answers (yet). */
