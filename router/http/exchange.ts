@@ -13,13 +13,25 @@ import type { Endpoint } from '../upstream/endpoint.js'
 import { sendErrorAnswer } from './error-answer.js'
 import { downstreamHeaderList } from './forwarding-headers.js'
 import { RequestBody } from './request-body.js'
+import { retryAfterFailure, retryAfterStatus, type RetryFacts } from './retry-decision.js'
 import type { RouteRule } from './route-rules.js'
+import { errorCode, failureBeforeHead, failureMidAnswer } from './upstream-error.js'
+
+/** The exchange's timer, injected so that timeouts can be tested on a fake clock. */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export const systemTimers: Timers = { setTimeout, clearTimeout }
 
 /** What every exchange of one listener shares. */
 export interface ExchangeSettings {
   metrics: RouterMetrics
   log: FastifyBaseLogger
+  /** ms timestamps; the timers below must run on the same clock */
   clock: () => number
+  timers: Timers
   random: () => number
   tracer: Tracer
   outlier: OutlierSettings
@@ -45,11 +57,6 @@ export interface ExchangePlan {
   unsampled: Span | undefined
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
-/** errors raised before a request reached the instance: safe to retry for any method */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
-/** the endpoint's pool was closed under the request (its instance just left the table): it was never sent */
-const POOL_CLOSED = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
 /** A 5xx body read and thrown away before a retry, so its connection stays usable; past this, the connection is dropped instead. */
 const DRAIN_LIMIT = 64 * 1024
 /** Status recorded for a request whose client left before any answer (as nginx logs it). */
@@ -131,7 +138,7 @@ export class Exchange {
   private failedOn: Endpoint | undefined
   private failure: ErrorBody | undefined
   /** one timer per exchange, armed for the earliest of the route deadline and the current attempt's first-byte deadline */
-  private timer: NodeJS.Timeout | undefined
+  private timer: unknown
   private timerFor: UpstreamAttempt | 'route' = 'route'
   private routeDeadline = 0
   private readonly inflight
@@ -171,7 +178,7 @@ export class Exchange {
       target = attempt
     }
     this.timerFor = target
-    this.timer = setTimeout(this.onTimer, Math.max(0, due - this.settings.clock()))
+    this.timer = this.settings.timers.setTimeout(this.onTimer, Math.max(0, due - this.settings.clock()))
   }
 
   private readonly onTimer = (): void => {
@@ -241,18 +248,11 @@ export class Exchange {
     attempt.span?.setAttribute('http.response.status_code', status)
     if (status >= 500) {
       this.noteFailure(endpoint)
-      const retryable =
-        (status === 502 || status === 503) &&
-        IDEMPOTENT.has(plan.method) &&
-        (attempt.body === null || !attempt.body.touched) &&
-        this.retries < plan.rule.retries &&
-        plan.version.endpoints.length > 1
-      if (retryable && !this.ended && plan.budget.tryRetry(settings.clock())) {
-        this.countRetry(endpoint)
+      if (!this.ended && retryAfterStatus(status, this.retryFacts(attempt), plan.version.endpoints.length) && this.retryGranted(endpoint)) {
+        // Read to its end and thrown away (keeping the connection), then the next attempt.
         attempt.draining = true
         return true
       }
-      if (retryable) settings.metrics.retryBudgetExhausted.inc({ service: plan.route.name })
     } else {
       recordSuccess(endpoint, settings.clock(), settings.outlier)
     }
@@ -316,30 +316,30 @@ export class Exchange {
     if (attempt.status !== 0) return this.failMidAnswer(error)
 
     const { endpoint } = attempt
-    const code = (error as { code?: string }).code ?? ''
-    const connectFailed = CONNECT_ERRORS.has(code)
-    if (connectFailed) settings.metrics.connectErrors.inc({ service: plan.route.name, version: plan.version.name })
+    const failure = failureBeforeHead(errorCode(error), `${plan.route.name} ${plan.version.name} at ${endpoint.address}`, settings.firstByteMs)
+    if (failure.connectFailed) settings.metrics.connectErrors.inc({ service: plan.route.name, version: plan.version.name })
     this.noteFailure(endpoint)
-    const where = `${plan.route.name} ${plan.version.name} at ${endpoint.address}`
-    this.failure =
-      code === 'UND_ERR_CONNECT_TIMEOUT'
-        ? { code: 'UPSTREAM_CONNECT_TIMEOUT', message: `connecting to ${where} timed out` }
-        : code === 'UND_ERR_HEADERS_TIMEOUT'
-          ? { code: 'UPSTREAM_TIMEOUT', message: `${where} sent no response headers within ${settings.firstByteMs} ms` }
-          : connectFailed
-            ? { code: 'UPSTREAM_UNREACHABLE', message: `cannot connect to ${where}` }
-            : { code: 'UPSTREAM_RESET', message: `the connection to ${where} failed before a response` }
+    this.failure = failure.answer
+    if (retryAfterFailure(failure, this.retryFacts(attempt)) && this.retryGranted(endpoint)) return this.dispatch()
+    this.answerFailure(failure.answer)
+  }
+
+  private retryFacts(attempt: UpstreamAttempt): RetryFacts {
     // A body undici never started reading (refused connection, connect timeout) can be sent again.
-    const bodyUntouched = attempt.body === null || !attempt.body.touched
-    const retryable = code !== 'UND_ERR_HEADERS_TIMEOUT' && bodyUntouched && (connectFailed || POOL_CLOSED.has(code) || IDEMPOTENT.has(plan.method))
-    if (retryable && this.retries < plan.rule.retries) {
-      if (plan.budget.tryRetry(settings.clock())) {
-        this.countRetry(endpoint)
-        return this.dispatch()
-      }
+    return { method: this.plan.method, bodyReplayable: attempt.body === null || !attempt.body.touched, retries: this.retries, maxRetries: this.plan.rule.retries }
+  }
+
+  /** A retry the decision allows, if the service's retry budget has room for it (counted either way). */
+  private retryGranted(endpoint: Endpoint): boolean {
+    const { plan, settings } = this
+    if (!plan.budget.tryRetry(settings.clock())) {
       settings.metrics.retryBudgetExhausted.inc({ service: plan.route.name })
+      return false
     }
-    this.answerFailure(this.failure)
+    this.retries++
+    this.failedOn = endpoint
+    settings.metrics.retries.inc({ service: plan.route.name, version: plan.version.name })
+    return true
   }
 
   /** The first settlement of an attempt releases its endpoint; later ones are ignored. */
@@ -348,13 +348,6 @@ export class Exchange {
     attempt.settled = true
     attempt.endpoint.inflight--
     return true
-  }
-
-  private countRetry(endpoint: Endpoint): void {
-    const { plan, settings } = this
-    this.retries++
-    this.failedOn = endpoint
-    settings.metrics.retries.inc({ service: plan.route.name, version: plan.version.name })
   }
 
   private noteFailure(endpoint: Endpoint): void {
@@ -377,11 +370,7 @@ export class Exchange {
     const { response } = this
     // Bytes of it already reached the client: cut the connection so it sees a truncated answer, not a complete one.
     if (response.headersSent) return this.cut()
-    // Whatever broke it (a reset, a close before content-length was met, bad chunk framing),
-    // it is the upstream's answer that failed: a 502, with the cause in the message.
-    const code = (error as { code?: string }).code
-    if (code === 'UND_ERR_BODY_TIMEOUT') this.answer({ code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' })
-    else this.answer({ code: 'UPSTREAM_RESET', message: `the upstream answer broke before its body (${code ?? error.message})` })
+    this.answer(failureMidAnswer(errorCode(error), error.message))
   }
 
   /** Ends an answer whose first bytes are out: the client must see it broken, and the metrics count it. */
@@ -405,7 +394,7 @@ export class Exchange {
 
   private finish(): void {
     this.ended = true
-    clearTimeout(this.timer)
+    this.settings.timers.clearTimeout(this.timer)
   }
 
   private routeTimeout(): void {

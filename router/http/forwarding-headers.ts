@@ -57,6 +57,8 @@ export interface ForwardingContext {
   clientAddress: string | undefined
   /** keep the client's x-forwarded-* chain (it came through a proxy we trust) */
   trustForwarded: boolean
+  /** the host the request is for: its Host header, or the authority of an absolute-form target */
+  host: string | undefined
   requestId: string
   service: string
   version: string
@@ -80,7 +82,9 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, context: Forwardi
   const priorFor = context.trustForwarded ? incoming['x-forwarded-for'] : undefined
   out['x-forwarded-for'] = priorFor ? `${priorFor}, ${client}` : client
   out['x-forwarded-proto'] = (context.trustForwarded && firstValue(incoming['x-forwarded-proto'])) || 'http'
-  const host = (context.trustForwarded && firstValue(incoming['x-forwarded-host'])) || incoming.host
+  // An absolute-form target's authority replaces the Host header (RFC 9112 7.2).
+  if (context.host !== undefined && context.host !== incoming.host) out.host = context.host
+  const host = (context.trustForwarded && firstValue(incoming['x-forwarded-host'])) || context.host
   if (host) out['x-forwarded-host'] = host
   out['x-request-id'] = context.requestId
   out['x-switchyard-service'] = context.service

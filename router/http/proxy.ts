@@ -10,8 +10,9 @@ import type { ProxyConfig } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { sendErrorAnswer } from './error-answer.js'
-import { Exchange, type ExchangeSettings } from './exchange.js'
+import { Exchange, systemTimers, type ExchangeSettings, type Timers } from './exchange.js'
 import { acceptableRequestId, addressMatches, buildBlockList, upstreamHeaders } from './forwarding-headers.js'
+import { absoluteForm, hasOneHostAtMost, normalizePath } from './request-target.js'
 import { stripPrefix, type RouteRules } from './route-rules.js'
 import { VersionChooser } from './version-choice.js'
 
@@ -22,7 +23,9 @@ export interface ProxyDependencies {
   config: ProxyConfig
   metrics: RouterMetrics
   log: FastifyBaseLogger
+  /** ms timestamps, and timers on the same clock (tests pass fake ones) */
   clock?: () => number
+  timers?: Timers
   random?: () => number
   tracing?: Tracing
 }
@@ -31,6 +34,7 @@ export interface ProxyDependencies {
 export type ProxyHandler = (request: IncomingMessage, response: ServerResponse) => void
 
 const CHUNKED = /^chunked$/i
+const SLASH = 0x2f
 
 /**
  * The hot path: rule -> service route -> version -> (exchange) endpoint -> undici
@@ -50,6 +54,7 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
     metrics,
     log: deps.log,
     clock: deps.clock ?? Date.now,
+    timers: deps.timers ?? systemTimers,
     random,
     tracer: tracing.tracer,
     outlier: config.outlierDetection,
@@ -100,8 +105,20 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
       // The rest of this connection's bytes cannot be trusted either (RFC 9112 6.1): close it.
       return refuse(response, requestId, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length', true)
     }
-    const rule = rules.match(headers.host, url)
-    if (!rule) return refuse(response, requestId, 'ROUTE_NOT_FOUND', `no route matches ${headers.host ?? ''}${url.split('?')[0]}`)
+    if (!hasOneHostAtMost(request.rawHeaders)) return refuse(response, requestId, 'MALFORMED_REQUEST', 'more than one Host header')
+    let target = url
+    let host = headers.host
+    if (target.charCodeAt(0) !== SLASH) {
+      const absolute = absoluteForm(target)
+      if ('refused' in absolute) return refuse(response, requestId, 'INVALID_PATH', absolute.refused)
+      target = absolute.target
+      host = absolute.authority
+    }
+    // Rules match, and the upstream receives, the canonical path: no path trick reaches another rule.
+    const path = normalizePath(target, config.paths)
+    if (typeof path !== 'string') return refuse(response, requestId, 'INVALID_PATH', path.refused)
+    const rule = rules.match(host, path)
+    if (!rule) return refuse(response, requestId, 'ROUTE_NOT_FOUND', `no route matches ${host ?? ''}${path.split('?')[0]}`)
     const route = tables.table.services.get(rule.service)
     if (!route) {
       if (tables.ready === false) return refuse(response, requestId, 'NO_ROUTE_TABLE', 'the router has no routing table from the registry yet')
@@ -133,9 +150,10 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
       route,
       version,
       method,
-      path: rule.stripPrefix && rule.pathPrefix !== undefined ? stripPrefix(url, rule.pathPrefix) : url,
+      path: rule.stripPrefix && rule.pathPrefix !== undefined ? stripPrefix(path, rule.pathPrefix) : path,
       headers: upstreamHeaders(headers, {
         clientAddress,
+        host,
         trustForwarded: anyTrustedProxy && addressMatches(trustForwarded, clientAddress),
         requestId,
         service: route.name,

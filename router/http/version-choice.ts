@@ -1,18 +1,16 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import { bucketOf } from '../../core/buckets.js'
 import type { ServiceRoute, VersionRoute } from '../../core/route-table.js'
-import { pickForced, pickRandom, pickSticky, pickWeighted, type FallbackListener } from '../../core/version-picker.js'
+import { chooseVersion, choiceReason, type ChoiceReason } from '../../core/version-choice.js'
+import type { FallbackListener } from '../../core/version-picker.js'
 import type { ProxyConfig } from '../config.js'
 import { addressMatches, buildBlockList } from './forwarding-headers.js'
-
-export type ChoiceReason = 'forced' | 'sticky' | 'weighted'
 
 export type VersionChoice<E> = { version: VersionRoute<E>; reason: ChoiceReason } | { error: 'UNKNOWN_VERSION' | 'NO_HEALTHY_INSTANCE'; message: string }
 
 /**
- * The router's version choice, in the documented order: a forced version (when this
- * client may force one), then a sticky key, then weighted choice.
+ * The HTTP side of the version choice (core/version-choice.ts): which client may force a
+ * version, where the sticky key is read from, and what a refusal says.
  */
 export class VersionChooser {
   private readonly forcedAllowed: boolean
@@ -41,18 +39,16 @@ export class VersionChooser {
   }
 
   choose<E>(route: ServiceRoute<E>, headers: IncomingHttpHeaders, clientAddress: string | undefined, onFallback: FallbackListener<E>): VersionChoice<E> {
-    const forced = headers['x-switchyard-version']
-    if (typeof forced === 'string' && this.mayForce(headers, clientAddress)) {
-      const version = pickForced(route, forced)
+    const header = headers['x-switchyard-version']
+    const forced = typeof header === 'string' && this.mayForce(headers, clientAddress) ? header : undefined
+    const key = forced === undefined ? this.stickyKey(headers) : undefined
+    const version = chooseVersion(route, forced, key, this.strategy, this.random, onFallback)
+    if (forced !== undefined) {
       if (!version) return { error: 'UNKNOWN_VERSION', message: `service ${route.name} has no version ${JSON.stringify(forced.slice(0, 64))}` }
       if (version.endpoints.length === 0) return { error: 'NO_HEALTHY_INSTANCE', message: `version ${version.name} of ${route.name} has no healthy instance` }
-      return { version, reason: 'forced' }
     }
-    const key = this.stickyKey(headers)
-    const version =
-      key !== undefined ? pickSticky(route, bucketOf(key), onFallback) : this.strategy === 'random' ? pickRandom(route, this.random, onFallback) : pickWeighted(route, onFallback)
     if (!version) return { error: 'NO_HEALTHY_INSTANCE', message: `no version of ${route.name} with weight has a healthy instance` }
-    return { version, reason: key !== undefined ? 'sticky' : 'weighted' }
+    return { version, reason: choiceReason(forced, key) }
   }
 
   private mayForce(headers: IncomingHttpHeaders, clientAddress: string | undefined): boolean {

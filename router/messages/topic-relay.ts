@@ -1,7 +1,6 @@
-import { bucketOf } from '../../core/buckets.js'
 import { isValidName } from '../../core/names.js'
 import type { RouteTable, VersionRoute } from '../../core/route-table.js'
-import { pickRandom, pickSticky, pickWeighted } from '../../core/version-picker.js'
+import { chooseVersion } from '../../core/version-choice.js'
 import { childContext, currentTracing, endSpan, extractMessageContext, injectMessageContext, SpanKind, type Tracing } from '../../telemetry/tracing.js'
 import type { BrokerSession, Delivery, MessageHeaders, OutgoingMessage } from './brokers/broker.js'
 import { queuesOf, type MessageRouterConfig, type TopicConfig } from './config.js'
@@ -169,16 +168,8 @@ export class TopicRelay {
     const route = this.deps.tables.table.services.get(topic.service)
     let version: VersionRoute<unknown> | undefined
     if (route) {
-      if (forced !== undefined) version = route.byName.get(forced)
-      else {
-        const key = delivery.headers[this.stickyHeaderLower] ?? delivery.headers[this.stickyHeader]
-        version =
-          key !== undefined && key !== ''
-            ? pickSticky(route, bucketOf(String(key)), ignoreFallback)
-            : this.deps.config.weightedChoice === 'random'
-              ? pickRandom(route, this.random, ignoreFallback)
-              : pickWeighted(route, ignoreFallback)
-      }
+      const key = forced === undefined ? (delivery.headers[this.stickyHeaderLower] ?? delivery.headers[this.stickyHeader]) : undefined
+      version = chooseVersion(route, forced, key === undefined ? undefined : String(key), this.deps.config.weightedChoice, this.random, ignoreFallback)
     }
     if (!version) return this.delay(delivery, forced !== undefined ? 'unknown-version' : 'no-routable-version')
     const chosen = version
