@@ -11,6 +11,7 @@ import { RegistryClient } from '../registry/client/registry-client.js'
 import { RegistrySettings } from '../registry/config.js'
 import { RouterSettings } from '../router/config.js'
 import { MessageRouterSettings } from '../router/messages/config.js'
+import { LoadGenerator } from './load-generator.js'
 import { formatTable } from './output.js'
 import { UsageError } from './usage-error.js'
 
@@ -34,6 +35,8 @@ export interface LocalStackOptions {
   out: (text: string) => void
   /** memory: the embedded broker in the message plane process; rabbitmq: AMQP_URL */
   broker: 'memory' | 'rabbitmq'
+  /** requests per second of demo traffic to /api/hello (a fifth of it as orders), 0 for none */
+  load?: number
 }
 
 /** A component's port: its own setting's env variable and default (one declaration, in its settings). */
@@ -158,9 +161,10 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     out(`  registry        ready on ${registryUrl}\n`)
     const client = new RegistryClient({ url: registryUrl, token })
     // Explicit from the start: v1.4 is a dark release until someone gives it traffic.
-    await client.setWeights('api', { 'v1.3': 100, 'v1.4': 0 })
-    await client.setWeights('webfront', { 'v1.3': 100 })
-    await client.setWeights('orders-worker', { v1: 90, v2: 10 })
+    // (set before their instances start: pre-provisioned, so allowUnregistered)
+    await client.setWeights('api', { 'v1.3': 100, 'v1.4': 0 }, undefined, { allowUnregistered: true })
+    await client.setWeights('webfront', { 'v1.3': 100 }, undefined, { allowUnregistered: true })
+    await client.setWeights('orders-worker', { v1: 90, v2: 10 }, undefined, { allowUnregistered: true })
 
     const count = (variable: string, fallback: number) => {
       const raw = env[variable]
@@ -176,7 +180,15 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
       ...Array.from({ length: apiV14 }, (_, i) => ({ name: `api-v1.4-${i + 1}`, version: 'v1.4' }))
     ]
     for (const instance of instances)
-      launch(instance.name, [api], { SWITCHYARD_SERVICE: 'api', SWITCHYARD_VERSION: instance.version, SWITCHYARD_INSTANCE_ID: instance.name, SAMPLE_DRAIN_MS: '500', PORT: '0' })
+      launch(instance.name, [api], {
+        SWITCHYARD_SERVICE: 'api',
+        SWITCHYARD_VERSION: instance.version,
+        SWITCHYARD_INSTANCE_ID: instance.name,
+        SAMPLE_DRAIN_MS: '500',
+        PORT: '0',
+        // The walkthrough's bad release: v1.4 answering some requests with 500.
+        SAMPLE_ERROR_RATE: (instance.version === 'v1.4' ? env.SWITCHYARD_LOCAL_API_V14_ERROR_RATE : undefined) ?? '0'
+      })
     await waitUntil('the api instances', async () => (await client.service('api')).instances.length >= instances.length, children)
     out(`  api             ${instances.length} instances registered (v1.3 x${apiV13}, v1.4 x${apiV14} at 0%)\n`)
 
@@ -193,13 +205,21 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
     const messageEnv = {
       SWITCHYARD_MESSAGE_ROUTER_ADMIN_HOST: '127.0.0.1',
       SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT: String(messagePort.value),
-      SWITCHYARD_TOPICS: 'orders=orders-worker'
+      SWITCHYARD_TOPICS: 'orders=orders-worker',
+      // The walkthrough's bad queue consumer: orders-worker v2 rejecting some orders.
+      ORDERS_REJECT_RATES: `v2=${env.SWITCHYARD_LOCAL_ORDERS_V2_REJECT_RATE ?? '0'}`
     }
     if (options.broker === 'memory') {
       launch('message-plane', [messagePlane], messageEnv)
     } else {
       launch('message-router', [cli, 'message-router', '--broker', amqpUrl], messageEnv)
-      for (const version of ['v1', 'v2']) launch(`orders-worker-${version}`, [ordersWorker], { SWITCHYARD_VERSION: version, AMQP_URL: amqpUrl, PORT: '0' })
+      for (const version of ['v1', 'v2'])
+        launch(`orders-worker-${version}`, [ordersWorker], {
+          SWITCHYARD_VERSION: version,
+          AMQP_URL: amqpUrl,
+          PORT: '0',
+          ORDERS_REJECT_RATE: (version === 'v2' ? env.SWITCHYARD_LOCAL_ORDERS_V2_REJECT_RATE : undefined) ?? '0'
+        })
     }
     await waitUntil(
       'webfront and the orders workers',
@@ -252,8 +272,26 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
         `Press Ctrl-C to stop.\n`
     )
 
+    const load = options.load ?? 0
+    const generators =
+      load > 0
+        ? [
+            new LoadGenerator({ url: `${routerUrl}/api/hello`, rps: load, method: 'GET', headers: {}, maxInFlight: Math.max(16, load) }),
+            new LoadGenerator({
+              url: `${routerUrl}/orders`,
+              rps: Math.max(1, load / 5),
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ item: 'demo', quantity: 1 }),
+              maxInFlight: 16
+            })
+          ]
+        : []
+    for (const generator of generators) void generator.run()
+    if (load > 0) out(`Demo traffic:   ${load} req/s to /api/hello, ${Math.max(1, load / 5)} orders/s (--load)\n`)
+
     await new Promise<void>((resolveRun, reject) => {
-      void interrupted.then(resolveRun)
+      void interrupted.then(() => Promise.all(generators.map((generator) => generator.stop()))).then(() => resolveRun())
       for (const child of children) {
         void child.exited.then((code) => {
           if (!stopping) reject(new Error(`${child.name} exited unexpectedly with code ${code}; see ${join(logDir, `${child.name}.log`)}`))

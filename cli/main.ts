@@ -4,6 +4,8 @@ import { ConfigError } from '../core/config.js'
 import { DEFAULT_REGISTRY_URL } from '../core/defaults.js'
 import { RegistryRequestError } from '../registry/client/registry-client.js'
 import { addRegistryClientCommands } from './commands/registry-client-commands.js'
+import { addRolloutCommands } from './commands/rollout-commands.js'
+import { addLoadCommand } from './commands/load-command.js'
 import { addRegistryCommand } from './commands/registry-command.js'
 import { addRouterCommand } from './commands/router-command.js'
 import { addLocalCommand } from './commands/local-command.js'
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   addMessageRouterCommand(program)
   addLocalCommand(program)
   addRegistryClientCommands(program)
+  addRolloutCommands(program)
+  addLoadCommand(program)
   return program
 }
 

@@ -111,7 +111,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   const maxWindowMs = options.signals?.maxWindowMs ?? 15 * 60_000
   const book = new SignalBook({ clock, routerTimeoutMs: options.signals?.routerTimeoutMs ?? 10_000, maxWindowMs })
   const source = options.signals?.source?.(book) ?? new RouterReportSignals(book)
-  const rollouts = new RolloutController({ registry, routers: book, signals: source, clock, tickMs: options.rollouts?.tickMs ?? 1_000, log: app.log })
+  const rollouts = new RolloutController({ registry, routers: book, signals: source, clock, tickMs: options.rollouts?.tickMs ?? 1_000, maxWindowMs, log: app.log })
   const notifier = new RolloutNotifier({ log: app.log })
   const unsubscribe = registry.hub.subscribe(notifier)
   app.decorate('rollouts', rollouts)

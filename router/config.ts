@@ -23,7 +23,7 @@ export const RouterSettings = Type.Object({
   routerId: Type.Optional(
     Type.String({
       pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-      flag: 'id',
+      flag: 'router-id',
       env: 'SWITCHYARD_ROUTER_ID',
       description: 'how this router names itself to the registry (default: host name and admin port)'
     })

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander'
+import { UsageError } from '../usage-error.js'
 
 export function addLocalCommand(program: Command): void {
   program
@@ -12,8 +13,11 @@ export function addLocalCommand(program: Command): void {
         .env('SWITCHYARD_LOCAL_BROKER')
         .default('memory')
     )
-    .action(async (options: { broker: 'memory' | 'rabbitmq' }) => {
+    .addOption(new Option('--load <rps>', 'send demo traffic through the router: requests per second to /api/hello (a fifth as orders)').env('SWITCHYARD_LOCAL_LOAD').default('0'))
+    .action(async (options: { broker: 'memory' | 'rabbitmq'; load: string }) => {
+      const load = Number(options.load)
+      if (!Number.isFinite(load) || load < 0 || load > 2000) throw new UsageError(`--load must be a rate from 0 to 2000 requests per second, got "${options.load}"`)
       const { runLocalStack } = await import('../local-stack.js')
-      await runLocalStack({ env: process.env, out: (text) => process.stdout.write(text), broker: options.broker })
+      await runLocalStack({ env: process.env, out: (text) => process.stdout.write(text), broker: options.broker, load })
     })
 }

@@ -1,24 +1,11 @@
 import type { Command } from 'commander'
 import type { RegistryChange } from '../../core/registry-events.js'
-import { RegistryClient } from '../../registry/client/registry-client.js'
 import { RegistryWatcher } from '../../registry/client/watch-client.js'
+import { clientFrom, print, type ClientOptions } from '../client-options.js'
 import { formatTable, formatWeights } from '../output.js'
+import { waitForRouters } from '../wait-for-routers.js'
+import { durationOption } from '../duration-option.js'
 import { UsageError } from '../usage-error.js'
-
-interface ClientOptions {
-  registry: string
-  token?: string
-  json?: boolean
-}
-
-function clientFrom(command: Command): { client: RegistryClient; options: ClientOptions } {
-  const options = command.optsWithGlobals<ClientOptions>()
-  return { client: new RegistryClient({ url: options.registry, token: options.token }), options }
-}
-
-function print(text: string): void {
-  process.stdout.write(text)
-}
 
 /** `v1.3=90 v1.4=10` -> { "v1.3": 90, "v1.4": 10 } */
 export function parseWeightPairs(pairs: readonly string[]): Record<string, number> {
@@ -91,14 +78,53 @@ export function addRegistryClientCommands(program: Command): void {
     .argument('<service>')
     .argument('<weights...>', 'VERSION=PERCENT pairs adding up to 100; versions left out get 0')
     .option('--if-match <revision>', 'only apply if the registry is still at this revision')
+    .option('--allow-unregistered', 'accept weight for versions with no registered instance yet (pre-provisioning)')
+    .option('--wait', 'return once every live router and message router has applied the change')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1 naming the routers behind)', '10s')
     .description('set the whole split of a service, e.g. weights set api v1.3=90 v1.4=10')
-    .action(async (service: string, pairs: string[], commandOptions: { ifMatch?: string }, command: Command) => {
+    .action(async (service: string, pairs: string[], commandOptions: { ifMatch?: string; allowUnregistered?: boolean; wait?: boolean; timeout: string }, command: Command) => {
       const { client, options } = clientFrom(command)
       const ifMatch = commandOptions.ifMatch === undefined ? undefined : Number(commandOptions.ifMatch)
       if (ifMatch !== undefined && !Number.isInteger(ifMatch)) throw new UsageError(`--if-match needs a revision number, got "${commandOptions.ifMatch}"`)
-      const result = await client.setWeights(service, parseWeightPairs(pairs), ifMatch)
+      const timeoutMs = durationOption(commandOptions.timeout, '--timeout')
+      const result = await client.setWeights(service, parseWeightPairs(pairs), ifMatch, { allowUnregistered: commandOptions.allowUnregistered === true })
+      if (!commandOptions.wait) {
+        if (options.json) return print(JSON.stringify(result, null, 2) + '\n')
+        return print(`${service}: ${formatWeights(result.weights)} (revision ${result.revision})\n`)
+      }
+      const waited = await waitForRouters(client, result.revision, timeoutMs)
+      if (options.json) print(JSON.stringify({ ...result, applied: waited.applied, routers: waited.routers.length, laggards: waited.laggards.map((r) => r.id) }, null, 2) + '\n')
+      else if (waited.applied) print(`${service}: ${formatWeights(result.weights)} (revision ${result.revision}), applied by ${waited.routers.length} router(s)\n`)
+      else print(`${service}: ${formatWeights(result.weights)} (revision ${result.revision})\n`)
+      if (!waited.applied) {
+        throw new Error(
+          `revision ${result.revision} not applied within ${commandOptions.timeout} by ${waited.laggards.map((router) => `${router.id} (at ${router.appliedRevision}, ${router.adminUrl})`).join(', ')}`
+        )
+      }
+    })
+
+  program
+    .command('routers')
+    .description('list the routers and message routers reporting to the registry, with the revision each has applied')
+    .action(async (_options, command: Command) => {
+      const { client, options } = clientFrom(command)
+      const result = await client.routers()
       if (options.json) return print(JSON.stringify(result, null, 2) + '\n')
-      print(`${service}: ${formatWeights(result.weights)} (revision ${result.revision})\n`)
+      const now = Date.now()
+      print(
+        formatTable(
+          ['ID', 'KIND', 'ADMIN', 'APPLIED', 'LAG', 'LAST REPORT'],
+          result.routers.map((router) => [
+            router.id,
+            router.kind,
+            router.adminUrl,
+            String(router.appliedRevision),
+            router.lag === 0 ? '0' : `${router.lag} behind`,
+            `${Math.max(0, Math.round((now - Date.parse(router.lastReportAt)) / 100) / 10)}s ago`
+          ])
+        )
+      )
+      print(`registry revision ${result.revision}\n`)
     })
 
   program

@@ -1,5 +1,9 @@
 import { request, type Dispatcher } from 'undici'
 import type { ErrorBody } from '../../core/errors.js'
+import type { RolloutCommand, RolloutState } from '../../core/rollout/rollout-machine.js'
+import type { RolloutRequest } from '../../core/rollout/rollout-spec.js'
+import type { ServiceSignals } from '../../core/signals/figures.js'
+import type { RouterView } from '../../core/signals/router-report.js'
 
 export interface RegistryClientOptions {
   /** base URL, e.g. http://127.0.0.1:8761 */
@@ -42,6 +46,11 @@ export interface WeightsView {
   revision: number
 }
 
+/** A router as GET /v1/routers lists it (times as ISO-8601). */
+export type RouterListing = Omit<RouterView, 'startedAt' | 'firstReportAt' | 'lastReportAt'> & { startedAt: string; firstReportAt: string; lastReportAt: string }
+
+export type RolloutView = RolloutState & { step: number; routersBehind: string[]; nextDecisionInSeconds: number | null }
+
 export interface Registration {
   id: string
   leaseSeconds: number
@@ -74,8 +83,35 @@ export class RegistryClient {
     return this.call('GET', `/v1/services/${encodeURIComponent(service)}/weights`)
   }
 
-  setWeights(service: string, weights: Record<string, number>, ifMatch?: number): Promise<WeightsView> {
-    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/weights`, { weights }, ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` })
+  /** `allowUnregistered` sets weights for versions that have no instance yet (pre-provisioning). */
+  setWeights(service: string, weights: Record<string, number>, ifMatch?: number, options: { allowUnregistered?: boolean } = {}): Promise<WeightsView> {
+    const query = options.allowUnregistered ? '?allowUnregistered=true' : ''
+    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/weights${query}`, { weights }, ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` })
+  }
+
+  routers(): Promise<{ revision: number; routers: RouterListing[] }> {
+    return this.call('GET', '/v1/routers')
+  }
+
+  /** per-version figures over the last `window` ("60s", "5m") summed over every router */
+  signals(service: string, window = '60s'): Promise<ServiceSignals> {
+    return this.call('GET', `/v1/services/${encodeURIComponent(service)}/signals?window=${encodeURIComponent(window)}`)
+  }
+
+  startRollout(service: string, body: RolloutRequest): Promise<RolloutView> {
+    return this.call('POST', `/v1/services/${encodeURIComponent(service)}/rollout`, body)
+  }
+
+  rollout(service: string): Promise<RolloutView> {
+    return this.call('GET', `/v1/services/${encodeURIComponent(service)}/rollout`)
+  }
+
+  rolloutCommand(service: string, command: RolloutCommand): Promise<RolloutView> {
+    return this.call('POST', `/v1/services/${encodeURIComponent(service)}/rollout/${command}`)
+  }
+
+  rollouts(): Promise<{ rollouts: RolloutView[] }> {
+    return this.call('GET', '/v1/rollouts')
   }
 
   history(

@@ -13,6 +13,8 @@ export interface RolloutControllerOptions {
   clock: () => number
   /** how often active rollouts are looked at */
   tickMs: number
+  /** the longest window the signal source keeps: an extended step judges its latest part */
+  maxWindowMs: number
   log: { info(object: object, message: string): void; error(object: object, message: string): void }
 }
 
@@ -62,7 +64,7 @@ export class RolloutController {
     const window = decisionWindow(rollout, now)
     let figures: { canary: VersionFigures; baseline: VersionFigures } | undefined
     if (window) {
-      const service = await signals.signals(rollout.service, window.from, window.to)
+      const service = await signals.signals(rollout.service, Math.max(window.from, window.to - this.options.maxWindowMs), window.to)
       figures = { canary: service.versions[rollout.spec.canary] ?? NO_TRAFFIC, baseline: service.versions[rollout.spec.baseline] ?? NO_TRAFFIC }
     }
     // An operator may have paused or aborted it while the figures were on their way.

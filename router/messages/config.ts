@@ -28,7 +28,7 @@ export const MessageRouterSettings = Type.Object({
   routerId: Type.Optional(
     Type.String({
       pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-      flag: 'id',
+      flag: 'router-id',
       env: 'SWITCHYARD_MESSAGE_ROUTER_ID',
       description: 'how this message router names itself to the registry (default: host name and admin port)'
     })
@@ -122,5 +122,7 @@ export const queuesOf = (topic: string) => ({
   source: topic,
   wait: `${topic}.wait`,
   deadLetter: `${topic}.dlq`,
+  /** what version workers reject lands here first: the router counts it per version, then moves it to deadLetter */
+  rejected: `${topic}.rejected`,
   version: (version: string) => `${topic}.${version}`
 })

@@ -3,6 +3,7 @@ import type { RouteTable } from '../../core/route-table.js'
 import type { BrokerAdapter, BrokerSession, OutgoingMessage } from './brokers/broker.js'
 import { queuesOf, type MessageRouterConfig } from './config.js'
 import type { MessageMetrics } from './metrics.js'
+import { RejectRelay } from './reject-relay.js'
 import { TopicRelay } from './topic-relay.js'
 
 export interface MessageRouterOptions {
@@ -83,6 +84,15 @@ export class MessageRouter {
             })
         )
         for (const relay of relays) await relay.start()
+        for (const topic of config.topics) {
+          await new RejectRelay({
+            session,
+            topic,
+            metrics,
+            prefetch: Math.min(config.prefetch, 64),
+            onError: (error) => log.warn({ err: error, topic: topic.name }, 'a rejected message could not be moved to the dead-letter queue yet; it stays in the rejected queue')
+          }).start()
+        }
         this.relays = relays
         metrics.brokerConnected.set(1)
         attempt = 0

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
+import { emptyCounters, type VersionCounters } from '../../core/signals/counters.js'
 
 /** The message router's metrics; labels come from config and the routing table only. */
 export class MessageMetrics {
@@ -10,6 +11,9 @@ export class MessageMetrics {
   readonly deadLettered: Counter<'topic' | 'reason'>
   readonly brokerConnected: Gauge
   readonly revision: Gauge
+  readonly rejected: Counter<'topic' | 'version'>
+  /** service -> version -> running totals for the registry's signals */
+  private readonly signals = new Map<string, Map<string, VersionCounters>>()
 
   constructor() {
     collectDefaultMetrics({ register: this.registry })
@@ -42,5 +46,36 @@ export class MessageMetrics {
     })
     this.brokerConnected = new Gauge({ name: 'switchyard_broker_connected', help: '1 while the broker connection is up', registers })
     this.revision = new Gauge({ name: 'switchyard_route_table_revision', help: 'Registry revision of the routing table in force', registers })
+    this.rejected = new Counter({
+      name: 'switchyard_messages_rejected_total',
+      help: "Messages a version's workers rejected (dead-lettered from the version queue), by topic and version",
+      labelNames: ['topic', 'version'],
+      registers
+    })
+  }
+
+  /** one message published to the version's queue (counted for the registry's signals) */
+  countRouted(service: string, version: string): void {
+    this.signalsOf(service, version).messagesRouted++
+  }
+
+  countRejected(topic: string, service: string, version: string): void {
+    this.signalsOf(service, version).messagesRejected++
+    this.rejected.inc({ topic, version })
+  }
+
+  /** Running totals per service and version since start (read, not copied). */
+  signalCounters(): Record<string, Record<string, VersionCounters>> {
+    const out: Record<string, Record<string, VersionCounters>> = {}
+    for (const [service, versions] of this.signals) out[service] = Object.fromEntries(versions)
+    return out
+  }
+
+  private signalsOf(service: string, version: string): VersionCounters {
+    let versions = this.signals.get(service)
+    if (!versions) this.signals.set(service, (versions = new Map()))
+    let counters = versions.get(version)
+    if (!counters) versions.set(version, (counters = emptyCounters()))
+    return counters
   }
 }

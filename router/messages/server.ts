@@ -9,6 +9,8 @@ import { RabbitMqAdapter, redactAmqpUrl } from './brokers/rabbitmq-broker.js'
 import { loadMessageRouterConfig, type MessageRouterConfig, type MessageRouterSettings } from './config.js'
 import { MessageRouter } from './message-router.js'
 import { MessageMetrics } from './metrics.js'
+import { SignalReporter } from '../signals/signal-reporter.js'
+import { hostname } from 'node:os'
 import { closeOnSignals } from '../../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../../telemetry/tracing.js'
 
@@ -43,8 +45,9 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
     },
     onApplied: (table) => {
       metrics.revision.set(table.revision)
-      // Only fires after start(), when `router` below exists.
+      // Only fires after start(), when `router` and `reporter` below exist.
       router.onTable()
+      reporter.applied()
     }
   })
   const router = new MessageRouter({ adapter, config, tables: source, metrics, log, brokerLabel })
@@ -57,6 +60,18 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
   const port = typeof address === 'object' && address ? address.port : settings.adminPort
   const adminUrl = `http://${settings.adminHost === '0.0.0.0' ? '127.0.0.1' : settings.adminHost}:${port}`
   log.info({ topics: config.topics, broker: brokerLabel }, `message router admin on ${adminUrl}`)
+  const reporter = new SignalReporter({
+    registryUrl: settings.registry,
+    token: settings.token,
+    id: settings.routerId ?? `${hostname()}:${port}`,
+    kind: 'messages',
+    adminUrl,
+    intervalMs: settings.reportIntervalSeconds * 1000,
+    counters: () => metrics.signalCounters(),
+    appliedRevision: () => source.table.revision,
+    log
+  })
+  reporter.start()
   const running = router
   let closing: Promise<void> | undefined
   return {
@@ -70,6 +85,8 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
       closing ??= (async () => {
         await running.stop()
         source.stop()
+        reporter.report()
+        await reporter.stop()
         await admin.close()
       })()
       return closing

@@ -72,6 +72,7 @@ export class TopicRelay {
   async start(): Promise<void> {
     const { session, config } = this.deps
     await session.declareQueue(this.queues.deadLetter)
+    await session.declareQueue(this.queues.rejected)
     await session.declareQueue(this.queues.source)
     // Unroutable messages wait here; when their TTL runs out they return to the topic queue.
     await session.declareQueue(this.queues.wait, { deadLetterQueue: this.queues.source, messageTtlMs: config.requeueDelayMs })
@@ -89,7 +90,7 @@ export class TopicRelay {
     const name = this.queues.version(version)
     let declared = this.declared.get(name)
     if (!declared) {
-      declared = this.deps.session.declareQueue(name, { deadLetterQueue: this.queues.deadLetter })
+      declared = this.deps.session.declareQueue(name, { deadLetterQueue: this.queues.rejected })
       declared.then(
         () => this.declaredQueues.set(version, name),
         () => this.declared.delete(name)
@@ -184,7 +185,10 @@ export class TopicRelay {
     const headers: MessageHeaders = { ...delivery.headers, [MessageHeader.version]: version.name, [MessageHeader.topic]: topic.name }
     const tracing = currentTracing()
     const published = tracing.enabled ? this.publishTraced(tracing, delivery, version, queue, headers) : this.deps.session.publish(queue, forward(delivery, headers))
-    return published.then(() => metrics.messages.inc({ topic: topic.name, version: version.name, outcome: 'routed' }))
+    return published.then(() => {
+      metrics.messages.inc({ topic: topic.name, version: version.name, outcome: 'routed' })
+      metrics.countRouted(topic.service, version.name)
+    })
   }
 
   /** consumer span (child of the producer's context) -> producer span for the version queue */

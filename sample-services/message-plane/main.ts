@@ -22,7 +22,17 @@ const log = (event: string, detail: Record<string, unknown> = {}) =>
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), component: 'message-plane', event, ...detail }) + '\n')
 const running = await startMessageRouter(settings, { adapter })
 const versions = (env.ORDERS_WORKER_VERSIONS ?? 'v1,v2').split(',').map((version) => version.trim())
-const workers = versions.map((version) => new OrdersWorker(adapter, { topic: 'orders', version, onEvent: (event, detail) => log(event, { version, ...detail }) }))
+// "v2=0.3": the share of orders each version's worker rejects (a bad release, for canary demos)
+const rejectRates = new Map(
+  (env.ORDERS_REJECT_RATES ?? '')
+    .split(',')
+    .map((entry) => entry.split('='))
+    .filter((pair): pair is [string, string] => pair.length === 2 && Number.isFinite(Number(pair[1])))
+    .map(([version, rate]) => [version.trim(), Math.min(1, Math.max(0, Number(rate)))])
+)
+const workers = versions.map(
+  (version) => new OrdersWorker(adapter, { topic: 'orders', version, rejectRate: rejectRates.get(version) ?? 0, onEvent: (event, detail) => log(event, { version, ...detail }) })
+)
 const stats = Fastify({ logger: false })
 stats.get('/stats', async () => workers.map((worker) => worker.stats))
 await stats.listen({ host: '127.0.0.1', port: 0 })

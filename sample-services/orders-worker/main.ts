@@ -11,7 +11,7 @@ import { OrdersWorker } from './worker.js'
 const settings = parseConfig(Settings, {}, process.env)
 const tracing = await startTracing('orders-worker', { serviceVersion: settings.version })
 const log = eventLog('orders-worker', settings.version)
-const worker = new OrdersWorker(adapterFor(settings.broker), { topic: settings.topic, version: settings.version, onEvent: log })
+const worker = new OrdersWorker(adapterFor(settings.broker), { topic: settings.topic, version: settings.version, rejectRate: settings.rejectRate, onEvent: log })
 const app = Fastify({ logger: false })
 app.get('/healthz', async () => ({ status: 'ok' }))
 app.get('/stats', async () => worker.stats)

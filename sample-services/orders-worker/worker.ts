@@ -7,6 +7,8 @@ export interface OrdersWorkerStats {
   queue: string
   handled: number
   redelivered: number
+  /** orders it refused (the reject-rate knob), dead-lettered */
+  rejected: number
   lastOrder: unknown
 }
 
@@ -22,10 +24,18 @@ export class OrdersWorker {
 
   constructor(
     private readonly adapter: BrokerAdapter,
-    private readonly options: { topic: string; version: string; prefetch?: number; onEvent?: (event: string, detail?: Record<string, unknown>) => void }
+    private readonly options: {
+      topic: string
+      version: string
+      prefetch?: number
+      /** share of orders to refuse, 0..1 (a bad release, for canary demos) */
+      rejectRate?: number
+      random?: () => number
+      onEvent?: (event: string, detail?: Record<string, unknown>) => void
+    }
   ) {
     const queues = queuesOf(options.topic)
-    this.stats = { version: options.version, queue: queues.version(options.version), handled: 0, redelivered: 0, lastOrder: null }
+    this.stats = { version: options.version, queue: queues.version(options.version), handled: 0, redelivered: 0, rejected: 0, lastOrder: null }
   }
 
   start(): void {
@@ -47,7 +57,8 @@ export class OrdersWorker {
         this.session = session
         // Declared exactly as the message router declares it, whoever comes first.
         await session.declareQueue(queues.deadLetter)
-        await session.declareQueue(this.stats.queue, { deadLetterQueue: queues.deadLetter })
+        await session.declareQueue(queues.rejected)
+        await session.declareQueue(this.stats.queue, { deadLetterQueue: queues.rejected })
         await session.consume(this.stats.queue, this.options.prefetch ?? 50, (delivery) => this.handle(session, delivery))
         this.options.onEvent?.('consuming', { queue: this.stats.queue })
         delay = 200
@@ -66,6 +77,13 @@ export class OrdersWorker {
       order = JSON.parse(delivery.body.toString('utf8'))
     } catch {
       // Not JSON: a worker that cannot handle a message rejects it to the dead-letter queue.
+      session.nack(delivery.tag, false)
+      return
+    }
+    const rejectRate = this.options.rejectRate ?? 0
+    if (rejectRate > 0 && (this.options.random ?? Math.random)() < rejectRate) {
+      // The knob of a bad release: the order is refused and goes to the dead-letter queue.
+      this.stats.rejected++
       session.nack(delivery.tag, false)
       return
     }
