@@ -20,14 +20,15 @@ t.test('sets and reads weights on a running registry', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const env = { SWITCHYARD_REGISTRY_URL: reg.url, SWITCHYARD_TOKEN: TOKENS.operator }
-  const set = await runCli(['weights', 'set', 'api', 'v1.3=90', 'v1.4=10'], env)
+  // no instance is registered here: the versions are pre-provisioned, as the flag says
+  const set = await runCli(['weights', 'set', 'api', 'v1.3=90', 'v1.4=10', '--allow-unregistered'], env)
   t.equal(set.code, 0, set.stderr)
   t.match(set.stdout, 'api: v1.3=90 v1.4=10 (revision 1)')
   const got = await runCli(['weights', 'get', 'api', '--json'], env)
   t.same(JSON.parse(got.stdout), { weights: { 'v1.3': 90, 'v1.4': 10 }, revision: 1 })
   const table = await runCli(['weights', 'get', 'api'], env)
   t.match(table.stdout, /v1\.3\s+90%/)
-  const flags = await runCli(['--registry', reg.url, '--token', TOKENS.admin, 'weights', 'set', 'api', 'v1.4=100', '--if-match', '1'])
+  const flags = await runCli(['--registry', reg.url, '--token', TOKENS.admin, 'weights', 'set', 'api', 'v1.4=100', '--if-match', '1', '--allow-unregistered'])
   t.equal(flags.code, 0, 'flags work as well as env')
   const history = await runCli(['history', 'api'], env)
   t.match(history.stdout, /2\s+\S+\s+admin\s+v1\.3=90 v1\.4=10\s+v1\.4=100/)

@@ -17,6 +17,8 @@ import { waitFor } from '../helpers/registry-harness.js'
 const ROOT = join(import.meta.dirname, '../..')
 const CLI = join(ROOT, 'dist/cli/main.js')
 const ADMIN_TOKEN = 'durability-admin-token-0123456789'
+/** These tests write weights before (or without) any instance: pre-provisioning, said explicitly. */
+const PRE_PROVISION = '?allowUnregistered=true'
 
 type Test = { teardown(fn: () => unknown): void }
 
@@ -138,7 +140,7 @@ t.test('acknowledged weights and instances survive SIGKILL', async (t) => {
   let lastRevision = 0
   for (const canary of [5, 10, 25, 50, 75]) {
     const weights = { v1: 100 - canary, v2: canary }
-    const response = await api(first.url, 'PUT', '/v1/services/api/weights', { weights })
+    const response = await api(first.url, 'PUT', `/v1/services/api/weights${PRE_PROVISION}`, { weights })
     t.equal(response.status, 200, `PUT ${canary}% acknowledged`)
     t.ok(response.json.revision > lastRevision, 'each acknowledgement has a larger revision')
     lastWeights = weights
@@ -225,7 +227,7 @@ t.test('every PUT acknowledged before a SIGKILL under concurrent writes is refle
       const weights = { v1: 100 - round, v2: round }
       let response: { status: number; json: any }
       try {
-        response = await api(first.url, 'PUT', `/v1/services/${service}/weights`, { weights })
+        response = await api(first.url, 'PUT', `/v1/services/${service}/weights${PRE_PROVISION}`, { weights })
       } catch {
         log.unanswered = weights
         return
@@ -275,7 +277,7 @@ t.test('every PUT acknowledged before a SIGKILL under concurrent writes is refle
   t.same(problems, [], 'each service has its last acknowledged weights (or the unanswered PUT after them), and every acknowledged revision in its history')
   t.comment(`${exact} of 50 services hold exactly their last acknowledged weights; the rest also kept their unanswered PUT`)
 
-  const next = await api(second.url, 'PUT', '/v1/services/svc-0/weights', { weights: { v1: 100 } })
+  const next = await api(second.url, 'PUT', `/v1/services/svc-0/weights${PRE_PROVISION}`, { weights: { v1: 100 } })
   t.equal(next.status, 200)
   t.ok(next.json.revision > overall.json.revision, 'the restarted registry keeps counting up')
 })
@@ -283,7 +285,7 @@ t.test('every PUT acknowledged before a SIGKILL under concurrent writes is refle
 t.test('a corrupt journal stops start-up with one clear line and changes nothing', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startRegistry(t, dataDir)
-  for (let i = 1; i <= 5; i++) t.equal((await api(first.url, 'PUT', '/v1/services/api/weights', { weights: { v1: 100 - i, v2: i } })).status, 200)
+  for (let i = 1; i <= 5; i++) t.equal((await api(first.url, 'PUT', `/v1/services/api/weights${PRE_PROVISION}`, { weights: { v1: 100 - i, v2: i } })).status, 200)
   await kill(first)
 
   const journal = join(dataDir, 'journal.log')
@@ -316,7 +318,7 @@ t.test('a corrupt journal stops start-up with one clear line and changes nothing
 t.test('SIGTERM closes the registry gracefully with exit code 0', async (t) => {
   const dataDir = await tempDir(t)
   const registry = await startRegistry(t, dataDir)
-  const set = await api(registry.url, 'PUT', '/v1/services/api/weights', { weights: { v1: 100 } })
+  const set = await api(registry.url, 'PUT', `/v1/services/api/weights${PRE_PROVISION}`, { weights: { v1: 100 } })
   t.equal(set.status, 200)
   registry.child.kill('SIGTERM')
   const { code, signal } = await registry.exited

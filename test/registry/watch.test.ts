@@ -109,8 +109,9 @@ async function register(reg: TestRegistry, service: string, id: string, version 
   if (response.status !== 201 && response.status !== 200) throw new Error(`register ${service}/${id}: ${response.status} ${response.text}`)
 }
 
+/** A weight change to watch; versions need no instance here (allowUnregistered), these tests route nothing. */
 async function setWeights(reg: TestRegistry, service: string, weights: Record<string, number>): Promise<number> {
-  const response = await reg.call('PUT', `/v1/services/${service}/weights`, { token: 'operator', body: { weights } })
+  const response = await reg.call('PUT', `/v1/services/${service}/weights?allowUnregistered=true`, { token: 'operator', body: { weights } })
   if (response.status !== 200) throw new Error(`weights ${service}: ${response.status} ${response.text}`)
   return response.json.revision as number
 }
@@ -566,7 +567,7 @@ t.test('a watcher resumes without a snapshot when nothing changed during a resta
   const heartbeat = current.events.find((event) => event.event === 'heartbeat')
   t.same(JSON.parse(heartbeat?.data ?? '{}'), { revision }, 'heartbeats after the restart carry the replayed revision')
 
-  const change = await registry.setWeights('api', { v1: 90, v2: 10 }, { actor: 'test' })
+  const change = await registry.setWeights('api', { v1: 90, v2: 10 }, { actor: 'test', allowUnregistered: true })
   await waitFor(() => (watched.watcher.revision === change.revision ? true : undefined), 'the change after the restart')
   t.same(
     watched.changes.map((c) => c.revision),

@@ -117,6 +117,16 @@ const badWeights: BadRequest[] = [
   { name: 'single-quoted JSON', rawBody: "{'weights':{'v1.3':100}}", headers: JSON_TYPE, status: 400, code: 'MALFORMED_JSON' },
   { name: 'empty JSON body', rawBody: '', headers: JSON_TYPE, status: 400, code: 'MALFORMED_JSON' },
   { name: 'a 1 MB body', rawBody: oneMegabyte, headers: JSON_TYPE, status: 413, code: 'BODY_TOO_LARGE' },
+  // a version with no instance, not said to be pre-provisioned
+  { name: 'a positive weight for a version with no instance', body: { weights: { 'v1.3': 90, v9: 10 } }, status: 409, code: 'VERSION_NOT_REGISTERED' },
+  {
+    name: 'allowUnregistered that is not true or false',
+    path: `${WEIGHTS}?allowUnregistered=yes`,
+    body: { weights: { 'v1.3': 90, v9: 10 } },
+    status: 400,
+    code: 'VALIDATION_FAILED'
+  },
+  { name: 'allowUnregistered=false', path: `${WEIGHTS}?allowUnregistered=false`, body: { weights: { 'v1.3': 90, v9: 10 } }, status: 409, code: 'VERSION_NOT_REGISTERED' },
   // If-Match (the bodies are valid: only the revision is wrong)
   { name: 'If-Match with a stale revision', body: { weights: { 'v1.3': 50, 'v1.4': 50 } }, headers: { 'if-match': 'STALE' }, status: 412, code: 'REVISION_MISMATCH' },
   { name: 'If-Match with a future revision', body: { weights: { 'v1.3': 50, 'v1.4': 50 } }, headers: { 'if-match': 'FUTURE' }, status: 412, code: 'REVISION_MISMATCH' },
@@ -134,7 +144,8 @@ const badWeights: BadRequest[] = [
 t.test('bad weight changes are refused and leave the weights as they were', async (t) => {
   const registered = await reg.call('POST', INSTANCES, { token: 'registrar', body: { id: 'api-1', version: 'v1.3', host: '127.0.0.1', port: 9001 } })
   t.equal(registered.status, 201)
-  const set = await reg.call('PUT', WEIGHTS, { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
+  // v1.4 is pre-provisioned (no instance): the refusals below must leave it too
+  const set = await reg.call('PUT', `${WEIGHTS}?allowUnregistered=true`, { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
   t.equal(set.status, 200)
   const before = await registryState(reg)
   t.same(before.weights.json, { weights: { 'v1.3': 90, 'v1.4': 10 }, revision: set.json.revision }, 'the weights to protect are in place')
@@ -236,7 +247,8 @@ t.test('bad registrations are refused and leave the instances as they were', asy
 t.test('64 versions that add up to 100 are accepted', async (t) => {
   // 10,000 basis points over 64 versions: 48 x 1.56 + 16 x 1.57
   const weights = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`v${i}`, i < 48 ? 1.56 : 1.57]))
-  const set = await reg.call('PUT', '/v1/services/wide/weights', { token: 'admin', body: { weights } })
+  // none of them has an instance: pre-provisioned, so only the count is under test
+  const set = await reg.call('PUT', '/v1/services/wide/weights?allowUnregistered=true', { token: 'admin', body: { weights } })
   t.equal(set.status, 200, set.text.slice(0, 200))
   t.same(set.json.weights, weights)
   const got = await reg.call('GET', '/v1/services/wide/weights', { token: 'reader' })
@@ -278,9 +290,9 @@ t.test('If-Match with the current revision, in any accepted spelling, is accepte
   }
 })
 
-t.test('a version weighted before any instance of it registers is accepted and listed', async (t) => {
+t.test('a version pre-provisioned (allowUnregistered) before any instance of it registers is accepted and listed', async (t) => {
   // a service with no instances at all
-  const early = await reg.call('PUT', '/v1/services/early/weights', { token: 'operator', body: { weights: { v2: 100 } } })
+  const early = await reg.call('PUT', '/v1/services/early/weights?allowUnregistered=true', { token: 'operator', body: { weights: { v2: 100 } } })
   t.equal(early.status, 200)
   t.same(early.json.weights, { v2: 100 })
   const earlyService = await reg.call('GET', '/v1/services/early', { token: 'reader' })
@@ -290,7 +302,7 @@ t.test('a version weighted before any instance of it registers is accepted and l
 
   // a new version of a service that has instances of another
   t.equal((await reg.call('POST', '/v1/services/ahead/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 9201 } })).status, 201)
-  const set = await reg.call('PUT', '/v1/services/ahead/weights', { token: 'operator', body: { weights: { v1: 90, v2: 10 } } })
+  const set = await reg.call('PUT', '/v1/services/ahead/weights?allowUnregistered=true', { token: 'operator', body: { weights: { v1: 90, v2: 10 } } })
   t.equal(set.status, 200)
   t.same(set.json.weights, { v1: 90, v2: 10 })
   const service = await reg.call('GET', '/v1/services/ahead', { token: 'reader' })
@@ -329,8 +341,8 @@ t.test('versions left out get 0 and stay known while they have instances', async
   t.equal(draining.status, 200)
   t.same((await reg.call('GET', '/v1/services/dark/weights', { token: 'reader' })).json.weights, { v1: 0, v2: 100 }, 'also while its only instance drains')
 
-  // a version with neither weight nor instances is forgotten
-  t.equal((await reg.call('PUT', '/v1/services/dark/weights', { token: 'operator', body: { weights: { v2: 90, v3: 10 } } })).status, 200)
+  // a version with neither weight nor instances is forgotten (v3 is pre-provisioned, then dropped)
+  t.equal((await reg.call('PUT', '/v1/services/dark/weights?allowUnregistered=true', { token: 'operator', body: { weights: { v2: 90, v3: 10 } } })).status, 200)
   t.same((await reg.call('GET', '/v1/services/dark/weights', { token: 'reader' })).json.weights, { v1: 0, v2: 90, v3: 10 })
   t.equal((await reg.call('PUT', '/v1/services/dark/weights', { token: 'operator', body: { weights: { v2: 100 } } })).status, 200)
   t.same((await reg.call('GET', '/v1/services/dark/weights', { token: 'reader' })).json.weights, { v1: 0, v2: 100 }, 'v3 had no instances and is gone; v1 has one and stays')
