@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { LoadGenerator } from '../../cli/load-generator.js'
-import { RegistryRequestError } from '../../registry/client/registry-client.js'
+import type { RegistryRequestError } from '../../registry/client/registry-client.js'
 import { startProcessMesh, type ProcessMesh } from '../helpers/mesh-processes.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
