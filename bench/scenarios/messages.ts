@@ -147,8 +147,8 @@ export async function messagesScenario(context: BenchContext): Promise<ScenarioR
   const queues = {
     publish: `${prefix}.publish`,
     raw: [rawSource, `${rawSource}.dlq`, ...VERSIONS.map((version) => `${rawSource}.${version.name}`)],
-    // the message router's: topic, wait, dead letters, one per version (router/messages/config.ts)
-    switchyard: [topic, `${topic}.wait`, `${topic}.dlq`, ...VERSIONS.map((version) => `${topic}.${version.name}`)]
+    // the message router's: topic, wait, rejected, dead letters, one per version (router/messages/config.ts)
+    switchyard: [topic, `${topic}.wait`, `${topic}.rejected`, `${topic}.dlq`, ...VERSIONS.map((version) => `${topic}.${version.name}`)]
   }
   const allQueues = [queues.publish, ...queues.raw, ...queues.switchyard]
   const tempDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-messages-'))
@@ -189,7 +189,7 @@ export async function messagesScenario(context: BenchContext): Promise<ScenarioR
         child: router.child,
         source: topic,
         versionQueues: VERSIONS.map((version) => `${topic}.${version.name}`),
-        otherQueues: [`${topic}.wait`, `${topic}.dlq`]
+        otherQueues: [`${topic}.wait`, `${topic}.rejected`, `${topic}.dlq`]
       }
     })
     progress(name, `${configurations.map((configuration) => configuration.name).join(', ')} running; ${integer(perRound)} messages of ${MESSAGE_BYTES} bytes per round`)

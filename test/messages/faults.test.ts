@@ -5,7 +5,9 @@ import { parseMessageRouterConfig } from '../../router/messages/config.js'
 import { startMessageRouter } from '../../router/messages/server.js'
 import { cliPath, freePort, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from '../helpers/registry-harness.js'
-import { deleteQueues, ensureRabbitMq, getText, metricsOf, publishMany, sample, testVhost, topicQueueNames, uniqueName } from './helpers.js'
+import { get } from '../helpers/http.js'
+import { metric, scrape } from '../helpers/prometheus.js'
+import { deleteQueues, ensureRabbitMq, publishMany, testVhost, topicQueueNames, uniqueName } from './helpers.js'
 
 /**
  * Faults on a real RabbitMQ. Everything runs in a vhost of this file's own, so breaking
@@ -37,7 +39,7 @@ async function tallyVersionQueues(session: BrokerSession, topic: string): Promis
   await session.declareQueue(`${topic}.dlq`)
   for (const version of VERSIONS) {
     const queue = `${topic}.${version}`
-    await session.declareQueue(queue, { deadLetterQueue: `${topic}.dlq` })
+    await session.declareQueue(queue, { deadLetterQueue: `${topic}.rejected` })
     await session.consume(queue, 2_000, (delivery) => {
       const n = numberIn(delivery.body)
       tally.seen.set(n, (tally.seen.get(n) ?? 0) + 1)
@@ -59,12 +61,12 @@ async function publishNumbered(adapter: RabbitMqAdapter, topic: string): Promise
   }
 }
 
-const routedOf = (metrics: string, topic: string) => sample(metrics, 'switchyard_messages_total', { topic, outcome: 'routed' })
+const routedOf = (metrics: string, topic: string) => metric(metrics, 'switchyard_messages_total', { topic, outcome: 'routed' })
 
 async function waitForRouted(adminUrl: string, topic: string, atLeast: number): Promise<number> {
   return waitFor(
     async () => {
-      const routed = routedOf(await metricsOf(adminUrl).catch(() => ''), topic)
+      const routed = routedOf(await scrape(adminUrl).catch(() => ''), topic)
       return routed >= atLeast ? routed : undefined
     },
     `${atLeast} messages routed`,
@@ -129,17 +131,17 @@ t.test('RabbitMQ faults', async (t) => {
     )
     t.teardown(() => running.close())
     await waitFor(() => (running.source.ready ? true : undefined), 'the first routing table')
-    const before = await getText(`${running.adminUrl}/readyz`)
+    const before = await get(`${running.adminUrl}/readyz`)
     t.equal(before.status, 503, 'table in, broker not connected: not ready')
     t.match(before.json, { code: 'NOT_READY', message: /not connected to the broker/ })
     t.notMatch(before.text, /guest:guest/, 'the broker password is not shown')
-    const routes = await getText(`${running.adminUrl}/routes`)
+    const routes = await get(`${running.adminUrl}/routes`)
     t.equal(routes.json.broker.connected, false)
-    t.equal(sample(await metricsOf(running.adminUrl), 'switchyard_broker_connected'), 0)
+    t.equal(metric(await scrape(running.adminUrl), 'switchyard_broker_connected'), 0)
     await vhost.create()
-    await waitFor(async () => ((await getText(`${running.adminUrl}/readyz`)).status === 200 ? true : undefined), '/readyz 200 once the vhost exists', 30_000)
-    t.equal((await getText(`${running.adminUrl}/routes`)).json.broker.connected, true)
-    t.equal(sample(await metricsOf(running.adminUrl), 'switchyard_broker_connected'), 1)
+    await waitFor(async () => ((await get(`${running.adminUrl}/readyz`)).status === 200 ? true : undefined), '/readyz 200 once the vhost exists', 30_000)
+    t.equal((await get(`${running.adminUrl}/routes`)).json.broker.connected, true)
+    t.equal(metric(await scrape(running.adminUrl), 'switchyard_broker_connected'), 1)
   })
 
   t.test('connections closed by the broker mid-stream: nothing lost', async (t) => {
@@ -154,17 +156,17 @@ t.test('RabbitMQ faults', async (t) => {
     t.teardown(() => running.close())
     const routedBefore = await waitForRouted(running.adminUrl, topic, 1_000)
     await vhost.closeConnections()
-    const routedAfter = routedOf(await metricsOf(running.adminUrl), topic)
+    const routedAfter = routedOf(await scrape(running.adminUrl), topic)
     t.comment(`connections closed after ${routedBefore}-${routedAfter} of ${COUNT} messages were routed`)
 
     const reader = await adapter.connect()
     t.teardown(() => reader.close())
     const tally = await tallyVersionQueues(reader, topic)
     await waitFor(() => (tally.seen.size >= COUNT ? true : undefined), `all ${COUNT} numbers in the version queues`, 60_000)
-    const metrics = await metricsOf(running.adminUrl)
-    const redeliveries = sample(metrics, 'switchyard_message_redeliveries_total', { topic })
+    const metrics = await scrape(running.adminUrl)
+    const redeliveries = metric(metrics, 'switchyard_message_redeliveries_total', { topic })
     t.ok(redeliveries > 0, `the break came mid-stream: the broker gave ${redeliveries} unacknowledged messages back`)
-    t.equal(sample(metrics, 'switchyard_broker_connected'), 1, 'the router reconnected')
+    t.equal(metric(metrics, 'switchyard_broker_connected'), 1, 'the router reconnected')
     assertNothingLost(t, tally, redeliveries)
   })
 
@@ -193,8 +195,8 @@ t.test('RabbitMQ faults', async (t) => {
     t.teardown(() => reader.close())
     const tally = await tallyVersionQueues(reader, topic)
     await waitFor(() => (tally.seen.size >= COUNT ? true : undefined), `all ${COUNT} numbers in the version queues`, 60_000)
-    const metrics = await metricsOf(second.adminUrl)
-    const redeliveries = sample(metrics, 'switchyard_message_redeliveries_total', { topic })
+    const metrics = await scrape(second.adminUrl)
+    const redeliveries = metric(metrics, 'switchyard_message_redeliveries_total', { topic })
     t.ok(redeliveries > 0, `the kill came mid-stream: the restarted router got ${redeliveries} messages back from the broker`)
     t.ok(routedOf(metrics, topic) < COUNT, 'the restarted router routed only what the first had not finished')
     assertNothingLost(t, tally, redeliveries)

@@ -11,7 +11,9 @@ import { startMessageRouter, type RunningMessageRouter } from '../../router/mess
 import { MessageHeader } from '../../router/messages/topic-relay.js'
 import { freePort } from '../helpers/processes.js'
 import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from '../helpers/registry-harness.js'
-import { getText, metricsOf, publishMany, readQueue, sample, topicQueueNames, uniqueName, yieldToLoop, type QueueReader } from './helpers.js'
+import { get } from '../helpers/http.js'
+import { metric, scrape } from '../helpers/prometheus.js'
+import { publishMany, readQueue, topicQueueNames, uniqueName, yieldToLoop, type QueueReader } from './helpers.js'
 
 /** One broker the message router runs on; the behaviour is the same for every one. */
 export interface RelayTarget {
@@ -144,34 +146,34 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
         if (suffix === 'dlq') await session.declareQueue(queue)
         else {
           versionsUsed.add(suffix)
-          await session.declareQueue(queue, { deadLetterQueue: `${topic}.dlq` })
+          await session.declareQueue(queue, { deadLetterQueue: `${topic}.rejected` })
         }
         return readQueue(session, queue)
       },
       register,
       setWeights,
-      metrics: () => metricsOf(running.adminUrl)
+      metrics: () => scrape(running.adminUrl)
     }
   }
 
   async function ready(s: Scenario): Promise<void> {
-    await waitFor(async () => ((await getText(`${s.running.adminUrl}/readyz`)).status === 200 ? true : undefined), '/readyz to answer 200', 20_000)
+    await waitFor(async () => ((await get(`${s.running.adminUrl}/readyz`)).status === 200 ? true : undefined), '/readyz to answer 200', 20_000)
   }
 
   t.test('/readyz is 503 until the first routing table, then 200 with the broker connected', async (t) => {
     const port = await freePort()
     const s = await scenario(t, { registryUrl: `http://127.0.0.1:${port}` })
-    const before = await getText(`${s.running.adminUrl}/readyz`)
+    const before = await get(`${s.running.adminUrl}/readyz`)
     t.equal(before.status, 503, 'no registry yet: not ready')
     t.equal(before.json.code, 'NOT_READY')
     t.match(before.json.message, /routing table/)
-    t.equal((await getText(`${s.running.adminUrl}/healthz`)).status, 200, 'alive all the same')
+    t.equal((await get(`${s.running.adminUrl}/healthz`)).status, 200, 'alive all the same')
     t.equal(s.running.router.connected, false, 'does not consume without a table')
     const reg = await startTestRegistry({ port })
     t.teardown(() => reg.destroy())
     await reg.call('POST', `/v1/services/${SERVICE}/instances`, { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 10_001, id: 'w1' } })
     await ready(s)
-    const after = await getText(`${s.running.adminUrl}/readyz`)
+    const after = await get(`${s.running.adminUrl}/readyz`)
     t.equal(after.json.status, 'ready')
     t.equal(after.json.revision, reg.registry.revision)
     t.equal(s.running.router.connected, true)
@@ -180,7 +182,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
   t.test('splits 10,000 messages 90/10 within one percentage point; /routes and /metrics tell', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'], weights: { v1: 90, v2: 10 } })
     await ready(s)
-    const routes = await getText(`${s.running.adminUrl}/routes`)
+    const routes = await get(`${s.running.adminUrl}/routes`)
     t.match(routes.json, {
       broker: { connected: true },
       topics: [
@@ -220,31 +222,31 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
 
     const metrics = await waitFor(async () => {
       const text = await s.metrics()
-      return sample(text, 'switchyard_messages_total', { topic: s.topic, outcome: 'routed' }) >= count ? text : undefined
+      return metric(text, 'switchyard_messages_total', { topic: s.topic, outcome: 'routed' }) >= count ? text : undefined
     }, 'routed count in /metrics')
     t.equal(
-      sample(metrics, 'switchyard_messages_total', { topic: s.topic, version: 'v1', outcome: 'routed' }),
+      metric(metrics, 'switchyard_messages_total', { topic: s.topic, version: 'v1', outcome: 'routed' }),
       v1.deliveries.length,
       'switchyard_messages_total{version="v1",outcome="routed"}'
     )
     t.equal(
-      sample(metrics, 'switchyard_messages_total', { topic: s.topic, version: 'v2', outcome: 'routed' }),
+      metric(metrics, 'switchyard_messages_total', { topic: s.topic, version: 'v2', outcome: 'routed' }),
       v2.deliveries.length,
       'switchyard_messages_total{version="v2",outcome="routed"}'
     )
-    t.equal(sample(metrics, 'switchyard_message_routing_seconds_count', { topic: s.topic }), count, 'switchyard_message_routing_seconds observed each message')
+    t.equal(metric(metrics, 'switchyard_message_routing_seconds_count', { topic: s.topic }), count, 'switchyard_message_routing_seconds observed each message')
     t.match(metrics, /^switchyard_message_routing_seconds_bucket\{le="0\.001",topic="[^"]+"\} \d+$/m, 'latency histogram buckets')
-    t.equal(sample(metrics, 'switchyard_messages_in_flight', { topic: s.topic }), 0, 'nothing in flight once all are acknowledged')
+    t.equal(metric(metrics, 'switchyard_messages_in_flight', { topic: s.topic }), 0, 'nothing in flight once all are acknowledged')
     t.match(metrics, /^# TYPE switchyard_message_redeliveries_total counter$/m, 'redeliveries counter exported')
-    t.equal(sample(metrics, 'switchyard_message_redeliveries_total', { topic: s.topic }), 0, 'no redeliveries')
+    t.equal(metric(metrics, 'switchyard_message_redeliveries_total', { topic: s.topic }), 0, 'no redeliveries')
     t.match(metrics, /^# TYPE switchyard_messages_dead_lettered_total counter$/m, 'dead-letter counter exported')
-    t.equal(sample(metrics, 'switchyard_broker_connected'), 1)
+    t.equal(metric(metrics, 'switchyard_broker_connected'), 1)
   })
 
   t.test('x-switchyard-version reaches a version at 0%; an unknown one waits and is dead-lettered', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'] })
     await ready(s)
-    const routes = await getText(`${s.running.adminUrl}/routes`)
+    const routes = await get(`${s.running.adminUrl}/routes`)
     t.match(
       routes.json.topics[0].versions,
       [
@@ -372,14 +374,14 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     }
     const metrics = await waitFor(async () => {
       const text = await s.metrics()
-      return sample(text, 'switchyard_messages_dead_lettered_total', { topic: s.topic }) >= poison.length ? text : undefined
+      return metric(text, 'switchyard_messages_dead_lettered_total', { topic: s.topic }) >= poison.length ? text : undefined
     }, 'dead-letter count in /metrics')
     t.equal(
-      sample(metrics, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'invalid-version-header' }),
+      metric(metrics, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'invalid-version-header' }),
       poison.length,
       'switchyard_messages_dead_lettered_total{reason}'
     )
-    t.equal(sample(metrics, 'switchyard_messages_total', { topic: s.topic, version: '', outcome: 'dead-lettered' }), poison.length)
+    t.equal(metric(metrics, 'switchyard_messages_total', { topic: s.topic, version: '', outcome: 'dead-lettered' }), poison.length)
   })
 
   t.test('an unroutable message waits, and after maxAttempts goes to the dead-letter queue', async (t) => {
@@ -396,10 +398,10 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     }
     const metrics = await waitFor(async () => {
       const text = await s.metrics()
-      return sample(text, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'no-routable-version' }) >= count ? text : undefined
+      return metric(text, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'no-routable-version' }) >= count ? text : undefined
     }, 'dead-letter count in /metrics')
-    t.equal(sample(metrics, 'switchyard_messages_total', { topic: s.topic, outcome: 'delayed' }), 2 * count, 'each waited twice')
-    t.equal(sample(metrics, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'no-routable-version' }), count)
+    t.equal(metric(metrics, 'switchyard_messages_total', { topic: s.topic, outcome: 'delayed' }), 2 * count, 'each waited twice')
+    t.equal(metric(metrics, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'no-routable-version' }), count)
   })
 
   t.test('an unroutable message that becomes routable while it waits is delivered', async (t) => {
@@ -410,7 +412,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     const count = 3
     await publishMany(s.reader, s.topic, count, (index) => numbered(index))
     // Every message has waited at least once (and is waiting again) before a worker exists.
-    await waitFor(async () => (sample(await s.metrics(), 'switchyard_messages_total', { topic: s.topic, outcome: 'delayed' }) >= 3 * count ? true : undefined), 'messages waiting')
+    await waitFor(async () => (metric(await s.metrics(), 'switchyard_messages_total', { topic: s.topic, outcome: 'delayed' }) >= 3 * count ? true : undefined), 'messages waiting')
     t.equal(v1.deliveries.length, 0, 'nothing routed without a worker')
     await s.register('v1')
     await waitForTotal([v1, dlq], count, 'messages')
