@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
+import { scrapedMetric } from '../helpers/prometheus.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
 async function localEnv(): Promise<Record<string, string>> {
@@ -41,7 +42,7 @@ t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on
   await order.body.dump()
   const messageAdmin = `http://127.0.0.1:${env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT}`
   await waitFor(
-    async () => ((await (await request(`${messageAdmin}/metrics`)).body.text()).includes('outcome="routed"} 1') ? true : undefined),
+    async () => ((await scrapedMetric(messageAdmin, 'switchyard_messages_total', { topic: 'orders', outcome: 'routed' })) === 1 ? true : undefined),
     'the order routed to a worker version'
   )
   stack.child.kill('SIGINT')
@@ -79,11 +80,7 @@ t.test('npm start -- --broker rabbitmq: orders go through RabbitMQ to the worker
   t.equal(order.statusCode, 202)
   await order.body.dump()
   const messageAdmin = `http://127.0.0.1:${env.SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT}`
-  await waitFor(
-    async () =>
-      /switchyard_messages_total\{topic="orders",version="v\d",outcome="routed"\} 1/.test(await (await request(`${messageAdmin}/metrics`)).body.text()) ? true : undefined,
-    'the order routed'
-  )
+  await waitFor(async () => ((await scrapedMetric(messageAdmin, 'switchyard_messages_total', { topic: 'orders', outcome: 'routed' })) === 1 ? true : undefined), 'the order routed')
   stack.child.kill('SIGINT')
   t.equal(await stack.exited, 0, 'exit 0 after Ctrl-C')
 })

@@ -46,3 +46,8 @@ export function metric(text: string, name: string, labels: Record<string, string
 export async function scrape(adminUrl: string): Promise<string> {
   return (await get(`${adminUrl}/metrics`)).text
 }
+
+/** One metric (as `metric`) read from `${adminUrl}/metrics` now. */
+export async function scrapedMetric(adminUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metric(await scrape(adminUrl), name, labels)
+}

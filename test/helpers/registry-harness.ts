@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { buildRegistryApp, redactedPaths } from '../../registry/app.js'
 import { TokenSet, type Role } from '../../registry/access/tokens.js'
 import { Registry, type RegistryOptions } from '../../registry/registry.js'
 import { FileStore } from '../../registry/store/file-store.js'
 import { FakeClock } from './fake-clock.js'
+import { call } from './http.js'
 
 /** Tokens of every role, as a test registry accepts them. */
 export const TOKENS: Record<Role | 'apiOperator' | 'apiRegistrar', string> = {
@@ -92,25 +93,8 @@ export async function startTestRegistry(
     url,
     dataDir,
     logs,
-    async call(method, path, callOptions = {}) {
-      const headers: Record<string, string> = { ...callOptions.headers }
-      const token = callOptions.token === undefined ? 'admin' : callOptions.token
-      if (token !== null) headers.authorization = `Bearer ${TOKENS[token]}`
-      let body: string | undefined
-      if (callOptions.rawBody !== undefined) body = callOptions.rawBody
-      else if (callOptions.body !== undefined) {
-        body = JSON.stringify(callOptions.body)
-        headers['content-type'] ??= 'application/json'
-      }
-      const response = await request(`${url}${path}`, { method: method as 'GET', headers, body: body ?? null })
-      const text = await response.body.text()
-      let json: unknown
-      try {
-        json = text === '' ? undefined : JSON.parse(text)
-      } catch {
-        json = undefined
-      }
-      return { status: response.statusCode, headers: response.headers, json, text }
+    call(method, path, { token = 'admin', ...rest } = {}) {
+      return call(method as Dispatcher.HttpMethod, `${url}${path}`, { ...rest, ...(token === null ? {} : { token: TOKENS[token] }) })
     },
     close,
     async destroy() {

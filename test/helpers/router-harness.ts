@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { request } from 'undici'
 import { parseProxyConfig } from '../../router/config.js'
 import { startRouter, type RunningRouter } from '../../router/server.js'
+import { get } from './http.js'
 import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from './registry-harness.js'
 
 export interface Upstream {
@@ -64,7 +64,10 @@ let upstreamCounter = 0
 export async function startTestMesh(config: Record<string, unknown> = {}): Promise<TestMesh> {
   const reg = await startTestRegistry()
   const proxyConfig = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], ...config }, 'test')
-  const router = await startRouter({ host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.router, reportIntervalSeconds: 1, logLevel: 'silent' }, proxyConfig)
+  const router = await startRouter(
+    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.router, reportIntervalSeconds: 1, logLevel: 'silent' },
+    proxyConfig
+  )
   const upstreams: Upstream[] = []
   const mesh: TestMesh = {
     reg,
@@ -91,19 +94,10 @@ export async function startTestMesh(config: Record<string, unknown> = {}): Promi
       await waitFor(() => (router.source.table.revision >= revision ? true : undefined), `router at revision ${revision}`)
     },
     async routes() {
-      const response = await request(`${router.adminUrl}/routes`)
-      return response.body.json()
+      return (await get(`${router.adminUrl}/routes`)).json
     },
-    async get(path, headers = {}) {
-      const response = await request(`${router.proxyUrl}${path}`, { headers })
-      const text = await response.body.text()
-      let json: unknown
-      try {
-        json = JSON.parse(text)
-      } catch {
-        json = undefined
-      }
-      return { status: response.statusCode, headers: response.headers, json, text }
+    get(path, headers = {}) {
+      return get(`${router.proxyUrl}${path}`, headers)
     },
     async close() {
       await router.close()

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { connect as connectTcp } from 'node:net'
 import { connect as connectAmqp } from 'amqplib'
-import { request } from 'undici'
 import type { BrokerSession, Delivery } from '../../router/messages/brokers/broker.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
@@ -133,33 +132,4 @@ export async function publishMany(
     await Promise.all(batch)
     await yieldToLoop()
   }
-}
-
-export async function getText(url: string): Promise<{ status: number; text: string; json: any }> {
-  const response = await request(url)
-  const text = await response.body.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.statusCode, text, json }
-}
-
-/** One sample of a Prometheus text exposition, 0 when absent; labels match when all given ones are equal. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const found: Record<string, string> = {}
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) total += Number(match[3])
-  }
-  return total
-}
-
-export async function metricsOf(adminUrl: string): Promise<string> {
-  return (await getText(`${adminUrl}/metrics`)).text
 }

@@ -126,7 +126,15 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     if (options.weights) await setWeights(options.weights)
 
     const running = await startMessageRouter(
-      { adminHost: '127.0.0.1', adminPort: 0, registry: options.registryUrl ?? (reg as TestRegistry).url, token: TOKENS.reader, broker: target.broker, reportIntervalSeconds: 1, logLevel: 'silent' },
+      {
+        adminHost: '127.0.0.1',
+        adminPort: 0,
+        registry: options.registryUrl ?? (reg as TestRegistry).url,
+        token: TOKENS.reader,
+        broker: target.broker,
+        reportIntervalSeconds: 1,
+        logLevel: 'silent'
+      },
       { config, adapter }
     )
     started.running = running

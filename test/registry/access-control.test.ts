@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { request, type Dispatcher } from 'undici'
+import { readAnswer, type Answer } from '../helpers/http.js'
 import { startTestRegistry, TOKENS, waitFor } from '../helpers/registry-harness.js'
 
 /**
@@ -100,36 +101,18 @@ const routes: Route[] = [
 const reg = await startTestRegistry()
 t.teardown(reg.destroy)
 
-interface Reply {
-  status: number
-  headers: Record<string, string | string[] | undefined>
-  json: unknown
-  text: string
-}
-
 /** One real HTTP request with exactly the Authorization header given (or none). */
-async function send(method: Method, path: string, authorization: string | undefined, body?: unknown): Promise<Reply> {
+async function send(method: Method, path: string, authorization: string | undefined, body?: unknown): Promise<Answer> {
   const headers: Record<string, string> = {}
   if (authorization !== undefined) headers.authorization = authorization
-  let payload: string | null = null
-  if (body !== undefined) {
-    payload = JSON.stringify(body)
-    headers['content-type'] = 'application/json'
-  }
-  const response = await request(`${reg.url}${path}`, { method, headers, body: payload })
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const response = await request(`${reg.url}${path}`, { method, headers, body: body === undefined ? null : JSON.stringify(body) })
   if (String(response.headers['content-type']).startsWith('text/event-stream')) {
     // A watch stream never ends by itself: the head is all this test wants.
     response.body.destroy()
     return { status: response.statusCode, headers: response.headers, json: undefined, text: '' }
   }
-  const text = await response.body.text()
-  let json: unknown
-  try {
-    json = text === '' ? undefined : JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.statusCode, headers: response.headers, json, text }
+  return readAnswer(response)
 }
 
 /** Everything a write could change, as an admin sees it (instances carry their last heartbeat). */
@@ -147,7 +130,7 @@ async function ensureTarget(t: Test, service: string): Promise<void> {
   t.ok(registered.status === 200 || registered.status === 201, `instance target of ${service} is up (${registered.status})`)
 }
 
-function errorBody(reply: Reply): { code?: unknown; message?: unknown } {
+function errorBody(reply: Answer): { code?: unknown; message?: unknown } {
   return (reply.json ?? {}) as { code?: unknown; message?: unknown }
 }
 

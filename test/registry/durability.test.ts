@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
+import { call, type Answer } from '../helpers/http.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
 /**
@@ -111,16 +112,8 @@ async function kill(registry: RegistryProcess): Promise<void> {
   if (signal !== 'SIGKILL') throw new Error(`expected the registry to die of SIGKILL, it exited with ${signal}`)
 }
 
-async function api(url: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const response = await request(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? null : JSON.stringify(body),
-    headersTimeout: 10_000,
-    bodyTimeout: 10_000
-  })
-  const text = await response.body.text()
-  return { status: response.statusCode, json: text === '' ? undefined : JSON.parse(text) }
+function api(url: string, method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<Answer> {
+  return call(method, `${url}${path}`, { token: ADMIN_TOKEN, body })
 }
 
 async function filesOf(dir: string): Promise<Record<string, string>> {

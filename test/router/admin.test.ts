@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -12,46 +11,11 @@ import { FileStore } from '../../registry/store/file-store.js'
 import { loadProxyConfig, parseProxyConfig, parseRoutesShorthand } from '../../router/config.js'
 import { startRouter } from '../../router/server.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { get } from '../helpers/http.js'
+import { freePort } from '../helpers/processes.js'
+import { metric, samples, scrape } from '../helpers/prometheus.js'
 import { testTokenSet, TOKENS, waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh } from '../helpers/router-harness.js'
-
-async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> {
-  const response = await request(url, { headers })
-  const text = await response.body.text()
-  let json: any
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.statusCode, json, text }
-}
-
-/** Parsed Prometheus text: one entry per sample line. */
-function samples(text: string): { name: string; labels: Record<string, string>; value: number; key: string }[] {
-  const out = []
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match) continue
-    const labels: Record<string, string> = {}
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] as string] = pair[2] as string
-    out.push({ name: match[1] as string, labels, value: Number(match[3]), key: `${match[1]}{${match[2] ?? ''}}` })
-  }
-  return out
-}
-
-function value(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = samples(text).find((sample) => sample.name === name && Object.entries(labels).every(([key, v]) => sample.labels[key] === v))
-  return found?.value
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 t.test('health, readiness and /routes of a router with a table', async (t) => {
   const mesh = await startTestMesh({
@@ -65,11 +29,11 @@ t.test('health, readiness and /routes of a router with a table', async (t) => {
   const canary = await mesh.addUpstream('api', 'v1.4')
   const revision = await mesh.setWeights('api', { 'v1.3': 80, 'v1.4': 20 })
 
-  const health = await getJson(`${mesh.adminUrl}/healthz`)
+  const health = await get(`${mesh.adminUrl}/healthz`)
   t.equal(health.status, 200)
   t.same(health.json, { status: 'ok' })
 
-  const ready = await getJson(`${mesh.adminUrl}/readyz`)
+  const ready = await get(`${mesh.adminUrl}/readyz`)
   t.equal(ready.status, 200)
   t.match(ready.json, { status: 'ready', revision, registryConnected: true })
 
@@ -97,21 +61,30 @@ t.test('/readyz says NOT_READY until the first table, then ready', async (t) => 
   const registryPort = await freePort()
   const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }] }, 'test')
   const router = await startRouter(
-    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: `http://127.0.0.1:${registryPort}`, token: TOKENS.reader, reportIntervalSeconds: 1, logLevel: 'silent' },
+    {
+      host: '127.0.0.1',
+      port: 0,
+      adminHost: '127.0.0.1',
+      adminPort: 0,
+      registry: `http://127.0.0.1:${registryPort}`,
+      token: TOKENS.reader,
+      reportIntervalSeconds: 1,
+      logLevel: 'silent'
+    },
     config
   )
   t.teardown(() => router.close())
 
-  const notReady = await getJson(`${router.adminUrl}/readyz`)
+  const notReady = await get(`${router.adminUrl}/readyz`)
   t.equal(notReady.status, 503)
   t.equal(notReady.json.code, 'NOT_READY')
-  t.equal((await getJson(`${router.adminUrl}/healthz`)).status, 200, 'alive all the same')
-  const routes = await getJson(`${router.adminUrl}/routes`)
+  t.equal((await get(`${router.adminUrl}/healthz`)).status, 200, 'alive all the same')
+  const routes = await get(`${router.adminUrl}/routes`)
   t.match(routes.json, { revision: 0, updatedAt: null, registryConnected: false, services: [] })
-  const proxied = await getJson(`${router.proxyUrl}/api/x`)
+  const proxied = await get(`${router.proxyUrl}/api/x`)
   t.equal(proxied.status, 503, 'the proxy answers, but cannot route yet')
   t.equal(proxied.json.code, 'NO_ROUTE_TABLE')
-  t.equal((await getJson(`${router.adminUrl}/readyz`)).status, 503, 'still not ready while the registry is away')
+  t.equal((await get(`${router.adminUrl}/readyz`)).status, 503, 'still not ready while the registry is away')
 
   // Now a registry appears at that address.
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-admin-'))
@@ -125,14 +98,14 @@ t.test('/readyz says NOT_READY until the first table, then ready', async (t) => 
   await app.listen({ host: '127.0.0.1', port: registryPort })
   const ready = await waitFor(
     async () => {
-      const answer = await getJson(`${router.adminUrl}/readyz`)
+      const answer = await get(`${router.adminUrl}/readyz`)
       return answer.status === 200 ? answer : undefined
     },
     '/readyz to turn ready',
     30_000
   )
   t.match(ready.json, { status: 'ready', registryConnected: true })
-  t.equal((await getJson(`${router.adminUrl}/routes`)).json.registryConnected, true)
+  t.equal((await get(`${router.adminUrl}/routes`)).json.registryConnected, true)
 })
 
 t.test('/metrics', async (t) => {
@@ -161,20 +134,20 @@ t.test('/metrics', async (t) => {
     ]) {
       t.ok(text.includes(`\n# TYPE ${name} ${type}\n`) || text.startsWith(`# TYPE ${name} ${type}\n`), `${name} (${type})`)
     }
-    t.equal(value(text, 'switchyard_requests_total', { service: 'api', version: 'v1.3', code: '200' }), 1, 'the request, by service, version and code')
-    t.equal(value(text, 'switchyard_request_duration_seconds_count', { service: 'api', version: 'v1.3' }), 1)
-    t.equal(value(text, 'switchyard_request_duration_seconds_bucket', { service: 'api', version: 'v1.3', le: '+Inf' }), 1)
-    t.equal(value(text, 'switchyard_requests_in_flight', { service: 'api' }), 0, 'nothing in flight once answered')
-    t.equal(value(text, 'switchyard_route_table_revision'), mesh.reg.registry.revision)
-    t.ok((value(text, 'switchyard_route_table_last_update_seconds') ?? 0) > 1_600_000_000, 'last update is a unix time in seconds')
+    t.equal(metric(text, 'switchyard_requests_total', { service: 'api', version: 'v1.3', code: '200' }), 1, 'the request, by service, version and code')
+    t.equal(metric(text, 'switchyard_request_duration_seconds_count', { service: 'api', version: 'v1.3' }), 1)
+    t.equal(metric(text, 'switchyard_request_duration_seconds_bucket', { service: 'api', version: 'v1.3', le: '+Inf' }), 1)
+    t.equal(metric(text, 'switchyard_requests_in_flight', { service: 'api' }), 0, 'nothing in flight once answered')
+    t.equal(metric(text, 'switchyard_route_table_revision'), mesh.reg.registry.revision)
+    t.ok(metric(text, 'switchyard_route_table_last_update_seconds') > 1_600_000_000, 'last update is a unix time in seconds')
   })
 
   t.test('label values never come from client input', async (t) => {
     // Create every series these requests can touch, then check that no new one appears.
     await mesh.get('/unrouted-warmup')
     await mesh.get('/api/x', { 'x-switchyard-version': 'warmup' })
-    const before = await (await request(metricsUrl)).body.text()
-    const seriesBefore = new Set(samples(before).map((sample) => sample.key))
+    const before = await scrape(mesh.adminUrl)
+    const seriesBefore = new Set(samples(before).map((sample) => sample.series))
     const tokens: string[] = []
     const count = 60
     for (let i = 0; i < count; i++) {
@@ -185,15 +158,15 @@ t.test('/metrics', async (t) => {
       await mesh.get(`/api/${token}?q=${token}`, { 'x-switchyard-key': token, 'x-request-id': token })
       await mesh.get('/api/x', { 'x-switchyard-version': token })
     }
-    const after = await (await request(metricsUrl)).body.text()
-    const seriesAfter = new Set(samples(after).map((sample) => sample.key))
+    const after = await scrape(mesh.adminUrl)
+    const seriesAfter = new Set(samples(after).map((sample) => sample.series))
     const added = [...seriesAfter].filter((key) => !seriesBefore.has(key) && key.startsWith('switchyard_'))
     t.same(added, [], 'no new switchyard series')
     t.notOk(
       tokens.some((token) => after.includes(token)),
       'no client-sent value appears anywhere in /metrics'
     )
-    const grew = (name: string, labels: Record<string, string>) => (value(after, name, labels) ?? 0) - (value(before, name, labels) ?? 0)
+    const grew = (name: string, labels: Record<string, string>) => metric(after, name, labels) - metric(before, name, labels)
     t.equal(grew('switchyard_unrouted_requests_total', { reason: 'ROUTE_NOT_FOUND' }), count, 'unrouted requests are counted by reason')
     t.equal(grew('switchyard_unrouted_requests_total', { reason: 'UNKNOWN_VERSION' }), count)
     t.equal(grew('switchyard_requests_total', { service: 'api', version: 'v1.3', code: '200' }), count, 'routed requests land on the known series')

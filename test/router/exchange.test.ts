@@ -11,6 +11,7 @@ import { buildProxyApp, type ProxyAppOptions } from '../../router/app.js'
 import { parseProxyConfig } from '../../router/config.js'
 import { RouterMetrics } from '../../router/metrics.js'
 import { EndpointCatalog } from '../../router/upstream/endpoint.js'
+import { scrapedMetric } from '../helpers/prometheus.js'
 import { waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh, startUpstream, type TestMesh, type Upstream, type UpstreamHandler } from '../helpers/router-harness.js'
 
@@ -67,14 +68,6 @@ function headerValues(rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = []
   for (let index = 0; index < rawHeaders.length; index += 2) if (rawHeaders[index]?.toLowerCase() === name) values.push(rawHeaders[index + 1] as string)
   return values
-}
-
-/** The value of one sample on the admin port's /metrics, labels as given in prom-client's order; 0 when absent. */
-async function sample(mesh: TestMesh, name: string, labels: string): Promise<number> {
-  const text = await (await request(`${mesh.adminUrl}/metrics`)).body.text()
-  const prefix = `${name}{${labels}} `
-  const line = text.split('\n').find((candidate) => candidate.startsWith(prefix))
-  return line === undefined ? 0 : Number(line.slice(prefix.length))
 }
 
 /** A mesh, closed when `t` ends, whose service api has one instance of v1.3 answering with `handler`. */
@@ -168,8 +161,8 @@ t.test('the upstream connection breaks after the response head', async (t) => {
   t.same(headerValues(badFraming.rawHeaders, 'x-upstream'), [])
 
   t.equal(upstream.hits, 5, 'none of them was retried (the upstream had answered)')
-  const labels = 'service="api",version="v1.3"'
-  await waitFor(async () => ((await sample(mesh, 'switchyard_responses_truncated_total', labels)) === 2 ? true : undefined), 'two truncated answers in /metrics')
+  const labels = { service: 'api', version: 'v1.3' }
+  await waitFor(async () => ((await scrapedMetric(mesh.adminUrl, 'switchyard_responses_truncated_total', labels)) === 2 ? true : undefined), 'two truncated answers in /metrics')
   t.pass('/metrics counts the two cut answers as truncated (the 502s are not)')
   const after = await mesh.get('/api/fine')
   t.equal(after.status, 200, 'the next request is answered')
@@ -186,27 +179,27 @@ t.test('a client that goes away before the answer', async (t) => {
     release = () => res.end('too late')
     res.on('close', () => (upstreamClosedEarly = !res.writableFinished))
   })
-  const labels = 'service="api",version="v1.3"'
+  const labels = { service: 'api', version: 'v1.3' }
 
   const req = http.request(`${mesh.proxyUrl}/api/held`, { agent: false })
   req.on('error', () => {})
   req.end()
   await waitFor(() => release, 'the request at the upstream')
-  t.equal(await sample(mesh, 'switchyard_requests_in_flight', 'service="api"'), 1, 'one request in flight')
+  t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_requests_in_flight', { service: 'api' }), 1, 'one request in flight')
 
   req.destroy()
   await waitFor(() => (upstreamClosedEarly ? true : undefined), 'the router to abort the upstream request')
   t.pass('the upstream saw its request closed before it answered')
-  await waitFor(async () => ((await sample(mesh, 'switchyard_requests_total', `${labels},code="499"`)) === 1 ? true : undefined), 'a 499 in /metrics')
+  await waitFor(async () => ((await scrapedMetric(mesh.adminUrl, 'switchyard_requests_total', { ...labels, code: '499' })) === 1 ? true : undefined), 'a 499 in /metrics')
   t.pass('/metrics counts the request as 499 for api v1.3')
-  t.equal(await sample(mesh, 'switchyard_requests_in_flight', 'service="api"'), 0, 'nothing in flight any more')
+  t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_requests_in_flight', { service: 'api' }), 0, 'nothing in flight any more')
   release?.()
 
   const next = await mesh.get('/api/next')
   t.equal(next.status, 200, 'the next request is answered')
   t.equal(next.text, 'next')
-  t.equal(await sample(mesh, 'switchyard_requests_total', `${labels},code="499"`), 1, 'still one 499')
-  t.equal(await sample(mesh, 'switchyard_requests_total', `${labels},code="200"`), 1)
+  t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_requests_total', { ...labels, code: '499' }), 1, 'still one 499')
+  t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_requests_total', { ...labels, code: '200' }), 1)
 })
 
 t.test('a 503 with a body is retried on the other instance, and the connection stays usable', async (t) => {
@@ -239,7 +232,7 @@ t.test('a 503 with a body is retried on the other instance, and the connection s
       t.equal(bad.hits, 3, `the 503 instance was tried 3 times in ${requests} requests`)
       t.equal(good.hits, requests, 'the good instance answered every request')
       t.equal(clientConnections, 1, 'all of them on one client connection')
-      t.equal(await sample(mesh, 'switchyard_retries_total', 'service="api",version="v1.3"'), 3, 'one retry per 503')
+      t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_retries_total', { service: 'api', version: 'v1.3' }), 3, 'one retry per 503')
       if (size <= 64 * KiB) t.equal(badConnections, 1, 'a small 503 body is read to its end and its upstream connection reused')
       else t.ok(badConnections >= 3, `a large one is abandoned: a new upstream connection per attempt (${badConnections})`)
     })
@@ -271,7 +264,7 @@ t.test('a route timeout while the answer streams cuts it, and the route keeps wo
   t.ok(Date.now() - started >= 250, 'cut by the route timeout')
   await waitFor(() => (stalledClosedEarly ? true : undefined), 'the upstream request to be aborted')
   t.pass('the stalled upstream request was aborted')
-  t.equal(await sample(mesh, 'switchyard_responses_truncated_total', 'service="api",version="v1.3"'), 1, 'counted as a truncated answer')
+  t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_responses_truncated_total', { service: 'api', version: 'v1.3' }), 1, 'counted as a truncated answer')
 
   for (const path of ['/slow/after', '/api/after']) {
     const after = await mesh.get(path)

@@ -5,6 +5,7 @@ import net from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { Client, request } from 'undici'
+import { metric, scrape } from '../helpers/prometheus.js'
 import { waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh, type TestMesh } from '../helpers/router-harness.js'
 
@@ -33,24 +34,6 @@ function parseJson(text: string): any {
   } catch {
     return undefined
   }
-}
-
-async function metricsText(mesh: TestMesh): Promise<string> {
-  const response = await request(`${mesh.adminUrl}/metrics`)
-  return response.body.text()
-}
-
-/** Sum of the samples of a metric whose labels include `labels`. */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const found: Record<string, string> = {}
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) sum += Number(match[3])
-  }
-  return sum
 }
 
 async function freePort(): Promise<number> {
@@ -379,7 +362,7 @@ t.test('timeouts', async (t) => {
     const answer = await mesh.get('/api/x')
     t.equal(answer.status, 504)
     t.equal(answer.json.code, 'UPSTREAM_CONNECT_TIMEOUT')
-    t.ok(metric(await metricsText(mesh), 'switchyard_upstream_connect_errors_total', { service: 'api', version: 'v1.3' }) >= 1, 'counted as a connect error')
+    t.ok(metric(await scrape(mesh.adminUrl), 'switchyard_upstream_connect_errors_total', { service: 'api', version: 'v1.3' }) >= 1, 'counted as a connect error')
   })
 })
 
@@ -395,7 +378,7 @@ t.test('retries', async (t) => {
     }
     t.ok(bad.hits > 0, `the 503 instance was tried (${bad.hits} times)`)
     t.equal(good.hits, 20)
-    t.equal(metric(await metricsText(mesh), 'switchyard_retries_total', { service: 'api', version: 'v1.3' }), bad.hits, 'one retry per 503')
+    t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_retries_total', { service: 'api', version: 'v1.3' }), bad.hits, 'one retry per 503')
   })
 
   t.test('a POST is not retried on 503', async (t) => {
@@ -409,11 +392,11 @@ t.test('retries', async (t) => {
       t.equal(await response.body.text(), 'busy', "it is the upstream's answer")
     }
     t.equal(first.hits + second.hits, 3, 'one attempt per POST')
-    t.equal(metric(await metricsText(mesh), 'switchyard_retries_total'), 0)
+    t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_retries_total'), 0)
     const get = await mesh.get('/api/g')
     t.equal(get.status, 503, 'a GET failing everywhere still ends in 503')
     t.ok(first.hits + second.hits >= 5, 'but the GET was retried')
-    t.ok(metric(await metricsText(mesh), 'switchyard_retries_total') >= 1)
+    t.ok(metric(await scrape(mesh.adminUrl), 'switchyard_retries_total') >= 1)
   })
 
   t.test('connection refused is retried for GET and for POST without a body', async (t) => {
@@ -429,7 +412,7 @@ t.test('retries', async (t) => {
       t.equal(post.statusCode, 200, `POST ${i}`)
     }
     t.equal(good.hits, 20)
-    const text = await metricsText(mesh)
+    const text = await scrape(mesh.adminUrl)
     t.ok(metric(text, 'switchyard_upstream_connect_errors_total', { service: 'api', version: 'v1.3' }) > 0, 'connect errors are counted')
     t.equal(metric(text, 'switchyard_retries_total'), metric(text, 'switchyard_upstream_connect_errors_total'), 'each refused connect was retried')
   })
@@ -452,7 +435,7 @@ t.test('retries', async (t) => {
         t.same(await response.body.json(), { bytes: 1000 }, 'the whole body reached the good instance')
       }
       t.equal(good.hits, 20, 'the good instance answered every request')
-      const text = await metricsText(mesh)
+      const text = await scrape(mesh.adminUrl)
       const refused = metric(text, 'switchyard_upstream_connect_errors_total')
       t.ok(refused > 0, `the dead instance was tried (${refused} refused connections)`)
       t.equal(metric(text, 'switchyard_retries_total'), refused, 'each refused attempt was retried elsewhere')
@@ -501,7 +484,7 @@ t.test('retries', async (t) => {
         } else t.equal(answer.status, 200)
       }
       t.ok(failed > 0, `${failed} of 20 requests failed`)
-      const text = await metricsText(mesh)
+      const text = await scrape(mesh.adminUrl)
       t.equal(metric(text, 'switchyard_retries_total'), 0)
       t.equal(metric(text, 'switchyard_retry_budget_exhausted_total', { service: 'api' }), failed, 'every refused retry is counted')
     })
@@ -518,7 +501,7 @@ t.test('retries', async (t) => {
       }
       t.ok(failed > 0, `${failed} of 20 requests failed`)
       t.equal(failed, bad.hits)
-      const text = await metricsText(mesh)
+      const text = await scrape(mesh.adminUrl)
       t.equal(metric(text, 'switchyard_retries_total'), 0)
       t.equal(metric(text, 'switchyard_retry_budget_exhausted_total', { service: 'api' }), failed, 'every refused retry is counted')
     })
@@ -534,7 +517,7 @@ t.test('retries', async (t) => {
         const answer = await mesh.get('/api/b')
         if (answer.status === 502) failed++
       }
-      const text = await metricsText(mesh)
+      const text = await scrape(mesh.adminUrl)
       const refused = metric(text, 'switchyard_upstream_connect_errors_total')
       t.ok(refused >= 2, `the dead instance was tried ${refused} times`)
       t.equal(metric(text, 'switchyard_retries_total'), 1, 'exactly one retry')
@@ -556,7 +539,7 @@ t.test('outlier detection', async (t) => {
     const instances = routes.services.find((s: any) => s.name === 'api').versions.find((v: any) => v.name === 'v1.3').instances
     t.equal(instances.find((i: any) => i.id === bad.id).ejected, true, '/routes shows the ejection')
     t.equal(instances.find((i: any) => i.id === good.id).ejected, false)
-    t.equal(metric(await metricsText(mesh), 'switchyard_ejections_total', { service: 'api', version: 'v1.3' }), 1)
+    t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_ejections_total', { service: 'api', version: 'v1.3' }), 1)
     const goodBefore = good.hits
     for (let i = 0; i < 40; i++) t.equal((await mesh.get('/api/o')).status, 200)
     t.equal(bad.hits, 5, 'no traffic while ejected')
@@ -573,7 +556,7 @@ t.test('outlier detection', async (t) => {
     const routes = await mesh.routes()
     const instances = routes.services.find((s: any) => s.name === 'api').versions.find((v: any) => v.name === 'v1.3').instances
     t.equal(instances.filter((i: any) => i.ejected).length, 1, 'one of two ejected (50% cap)')
-    t.equal(metric(await metricsText(mesh), 'switchyard_ejections_total'), 1)
+    t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_ejections_total'), 1)
   })
 })
 

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import t from 'tap'
-import { request } from 'undici'
 import { bucketOf } from '../../core/buckets.js'
+import { metric, scrape } from '../helpers/prometheus.js'
 import { waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh, type TestMesh, type Upstream } from '../helpers/router-harness.js'
 
@@ -85,23 +85,6 @@ async function deregister(mesh: TestMesh, upstream: Upstream): Promise<void> {
   const answer = await mesh.reg.call('DELETE', `/v1/services/api/instances/${upstream.id}`, { token: 'registrar' })
   if (answer.status !== 204) throw new Error(`deregistration failed: ${answer.status} ${answer.text}`)
   await mesh.waitForRevision(mesh.reg.registry.revision)
-}
-
-async function metricsText(mesh: TestMesh): Promise<string> {
-  const response = await request(`${mesh.adminUrl}/metrics`)
-  return response.body.text()
-}
-
-/** The value of one sample of the Prometheus text, 0 when absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number {
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const found: Record<string, string> = {}
-    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) found[pair[1] as string] = pair[2] as string
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3])
-  }
-  return 0
 }
 
 t.test('split accuracy over 10,000 requests', async (t) => {
@@ -320,9 +303,9 @@ t.test('fallback and refusals', async (t) => {
     t.same([...counts.entries()], [['v1.3', 200]], 'every request went to v1.3')
     const sticky = await split(mesh, 100, { headers: (i) => ({ 'x-switchyard-key': `k${i}` }) })
     t.same([...sticky.entries()], [['v1.3', 100]], 'sticky keys of v1.4 fall back too')
-    const text = await metricsText(mesh)
-    t.ok(sample(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.4' }) > 0, 'the fallback is counted for v1.4')
-    t.equal(sample(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.3' }), 0, 'not for v1.3')
+    const text = await scrape(mesh.adminUrl)
+    t.ok(metric(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.4' }) > 0, 'the fallback is counted for v1.4')
+    t.equal(metric(text, 'switchyard_version_fallback_total', { service: 'api', version: 'v1.3' }), 0, 'not for v1.3')
     const routes = await mesh.routes()
     t.equal(routes.services.find((s: any) => s.name === 'api').fallbackActive, true, '/routes shows the fallback')
   })
