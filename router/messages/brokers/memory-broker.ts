@@ -1,4 +1,18 @@
+import { SwitchyardError } from '../../../core/errors.js'
+import type { Timers } from '../../../core/timers.js'
 import type { BrokerAdapter, BrokerSession, Delivery, OutgoingMessage, QueueOptions } from './broker.js'
+
+export interface MemoryBrokerOptions {
+  /** ms timestamps for message TTLs; `timers` must run on the same clock */
+  clock?: () => number
+  timers?: Timers
+}
+
+// Unref'd: a pending expiry never keeps the process alive.
+const systemTimers: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout)
+}
 
 interface StoredMessage extends OutgoingMessage {
   redelivered: boolean
@@ -17,7 +31,7 @@ class MemoryQueue {
   readonly ready: StoredMessage[] = []
   readonly consumers: Consumer[] = []
   /** the one timer that expires this queue's head, while it has messages with a TTL */
-  expiryTimer: NodeJS.Timeout | undefined
+  expiryTimer: unknown
   private nextConsumer = 0
   constructor(
     readonly name: string,
@@ -45,14 +59,21 @@ class MemoryQueue {
  */
 export class MemoryBroker {
   private readonly queues = new Map<string, MemoryQueue>()
-  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly pendingTimers = new Set<unknown>()
+  private readonly clock: () => number
+  private readonly timers: Timers
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.clock = options.clock ?? Date.now
+    this.timers = options.timers ?? systemTimers
+  }
 
   declare(name: string, options: QueueOptions = {}): void {
     const existing = this.queues.get(name)
     if (!existing) return void this.queues.set(name, new MemoryQueue(name, options))
     // As RabbitMQ: a queue keeps the arguments it was declared with; asking for others is an error.
     if (existing.options.deadLetterQueue !== options.deadLetterQueue || existing.options.messageTtlMs !== options.messageTtlMs) {
-      throw new Error(`PRECONDITION_FAILED - inequivalent arguments for queue '${name}'`)
+      throw new SwitchyardError('QUEUE_ARGUMENTS_CONFLICT', `PRECONDITION_FAILED - inequivalent arguments for queue '${name}'`)
     }
   }
 
@@ -69,9 +90,9 @@ export class MemoryBroker {
 
   enqueue(name: string, message: OutgoingMessage, redelivered = false): void {
     const queue = this.queues.get(name)
-    if (!queue) throw new Error(`queue ${name} does not exist`)
+    if (!queue) throw new SwitchyardError('QUEUE_NOT_FOUND', `queue ${name} does not exist`)
     const ttl = queue.options.messageTtlMs
-    const stored: StoredMessage = { ...message, headers: { ...message.headers }, redelivered, expiresAt: ttl === undefined ? undefined : Date.now() + ttl }
+    const stored: StoredMessage = { ...message, headers: { ...message.headers }, redelivered, expiresAt: ttl === undefined ? undefined : this.clock() + ttl }
     queue.ready.push(stored)
     if (ttl !== undefined) this.scheduleExpiry(queue)
     this.dispatch(queue)
@@ -79,7 +100,7 @@ export class MemoryBroker {
 
   addConsumer(name: string, consumer: Consumer): void {
     const queue = this.queues.get(name)
-    if (!queue) throw new Error(`queue ${name} does not exist`)
+    if (!queue) throw new SwitchyardError('QUEUE_NOT_FOUND', `queue ${name} does not exist`)
     queue.consumers.push(consumer)
     this.dispatch(queue)
   }
@@ -119,13 +140,13 @@ export class MemoryBroker {
   }
 
   close(): void {
-    for (const timer of this.timers) clearTimeout(timer)
-    this.timers.clear()
+    for (const timer of this.pendingTimers) this.timers.clearTimeout(timer)
+    this.pendingTimers.clear()
     for (const queue of this.queues.values()) queue.expiryTimer = undefined
   }
 
   /**
-   * Expires the head when it is due, then schedules the next head. Timers run on the
+   * Expires the head when it is due, then schedules the next head. Real timers run on the
    * monotonic clock, rounded to whole ms apart from Date.now(), so one can fire a
    * millisecond before its message is due: that message then simply gets the next timer
    * (a timer per message, checked once, could leave it waiting for ever).
@@ -133,21 +154,20 @@ export class MemoryBroker {
   private scheduleExpiry(queue: MemoryQueue): void {
     const due = queue.ready[0]?.expiresAt
     if (queue.expiryTimer !== undefined || due === undefined) return
-    const timer = setTimeout(
+    const timer = this.timers.setTimeout(
       () => {
-        this.timers.delete(timer)
+        this.pendingTimers.delete(timer)
         queue.expiryTimer = undefined
-        const now = Date.now()
+        const now = this.clock()
         while (queue.ready.length > 0 && (queue.ready[0]?.expiresAt ?? Infinity) <= now) {
           const expired = queue.ready.shift() as StoredMessage
           this.deadLetter(queue.name, expired)
         }
         this.scheduleExpiry(queue)
       },
-      Math.max(1, due - Date.now())
+      Math.max(1, due - this.clock())
     )
-    timer.unref()
-    this.timers.add(timer)
+    this.pendingTimers.add(timer)
     queue.expiryTimer = timer
   }
 }
@@ -257,7 +277,7 @@ class MemorySession implements BrokerSession {
   }
 
   private assertOpen(): void {
-    if (!this.open) throw new Error('the broker session is closed')
+    if (!this.open) throw new SwitchyardError('BROKER_SESSION_CLOSED', 'the broker session is closed')
   }
 }
 
@@ -276,6 +296,6 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
 
   /** Drops every session as a network failure would (for fault tests). */
   dropConnections(): void {
-    for (const session of this.sessions) session.terminate(new Error('connection dropped'))
+    for (const session of this.sessions) session.terminate(new SwitchyardError('BROKER_CONNECTION_LOST', 'connection dropped'))
   }
 }
