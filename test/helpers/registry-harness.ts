@@ -58,7 +58,14 @@ export interface TestRegistry {
  * temporary directory and a fake clock. Use `t.teardown(reg.destroy)`.
  */
 export async function startTestRegistry(
-  options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & { dataDir?: string; clock?: FakeClock; heartbeatMs?: number; port?: number } = {}
+  options: Partial<Omit<RegistryOptions, 'store' | 'clock'>> & {
+    dataDir?: string
+    clock?: FakeClock
+    heartbeatMs?: number
+    port?: number
+    /** rollouts advance only when a test calls app.rollouts.tick(), unless this is set */
+    rolloutTickMs?: number
+  } = {}
 ): Promise<TestRegistry> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'switchyard-registry-')))
   const clock = options.clock ?? new FakeClock()
@@ -74,7 +81,8 @@ export async function startTestRegistry(
     registry,
     tokens: testTokenSet(),
     logger: { level: 'trace', stream, redact: { paths: redactedPaths, censor: '[redacted]' } },
-    watch: { heartbeatMs: options.heartbeatMs ?? 60_000 }
+    watch: { heartbeatMs: options.heartbeatMs ?? 60_000 },
+    rollouts: { tickMs: options.rolloutTickMs ?? 0 }
   })
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
   const address = app.server.address()

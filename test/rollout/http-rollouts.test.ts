@@ -57,7 +57,7 @@ t.test('a healthy canary is promoted through every step, each judged on its own 
   for (const record of rollout.history) t.ok(record.canary.requests >= 20, `step at ${record.weight}% judged on ${record.canary.requests} canary requests`)
   t.same(await mesh.routerWeights(router.adminUrl, 'api'), { 'v1.4': 100 })
   const history = await mesh.client.history('api')
-  const byRollout = history.history.filter((entry) => entry.actor === 'rollout')
+  const byRollout = history.history.filter((entry) => entry.actor.startsWith('rollout'))
   t.same(
     byRollout.map((entry) => entry.to['v1.4']),
     [10, 50, 100],
