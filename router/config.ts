@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
+import { reportSettings } from './signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
 import { registryUrlSetting } from '../core/defaults.js'
@@ -20,22 +21,7 @@ export const RouterSettings = Type.Object({
   }),
   registry: registryUrlSetting(),
   token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
-  routerId: Type.Optional(
-    Type.String({
-      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-      flag: 'router-id',
-      env: 'SWITCHYARD_ROUTER_ID',
-      description: 'how this router names itself to the registry (default: host name and admin port)'
-    })
-  ),
-  reportIntervalSeconds: Type.Number({
-    minimum: 0.05,
-    maximum: 2,
-    default: 1,
-    flag: 'report-interval-seconds',
-    env: 'SWITCHYARD_REPORT_INTERVAL_SECONDS',
-    description: 'how often the router reports its applied revision and per-version signals to the registry (needs a router or admin token)'
-  }),
+  ...reportSettings('router', 'SWITCHYARD_ROUTER_ID'),
   config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_ROUTER_CONFIG', description: 'routes and proxy settings (YAML or JSON)' })),
   routes: Type.Optional(
     Type.String({ minLength: 1, flag: 'routes', env: 'SWITCHYARD_ROUTES', description: 'routes without a file: "/api=api,/web=webfront" (added after the file\'s)' })

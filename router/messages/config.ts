@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { Type, type Static } from '@sinclair/typebox'
+import { reportSettings } from '../signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError, logLevelSetting, parseConfig } from '../../core/config.js'
@@ -25,22 +26,7 @@ export const MessageRouterSettings = Type.Object({
   }),
   registry: registryUrlSetting(),
   token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
-  routerId: Type.Optional(
-    Type.String({
-      pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-      flag: 'router-id',
-      env: 'SWITCHYARD_MESSAGE_ROUTER_ID',
-      description: 'how this message router names itself to the registry (default: host name and admin port)'
-    })
-  ),
-  reportIntervalSeconds: Type.Number({
-    minimum: 0.05,
-    maximum: 2,
-    default: 1,
-    flag: 'report-interval-seconds',
-    env: 'SWITCHYARD_REPORT_INTERVAL_SECONDS',
-    description: 'how often the message router reports its applied revision and per-version signals to the registry (needs a router or admin token)'
-  }),
+  ...reportSettings('message router', 'SWITCHYARD_MESSAGE_ROUTER_ID'),
   broker: Type.String({
     pattern: '^(memory|amqps?://.+)$',
     default: 'memory',

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
-import { readFile, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { request } from 'undici'
-import { cliPath, freePort, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
+import { startLocalStack } from '../helpers/local-stack.js'
+import { cliPath, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
 const apiMain = fileURLToPath(new URL('../../dist/sample-services/api/main.js', import.meta.url))
@@ -47,25 +46,13 @@ function run(command: string, env: Record<string, string>): Promise<{ code: numb
 t.test("the README's walkthrough works against the local stack", async (t) => {
   const steps = await walkthroughSteps()
   t.ok(steps.length >= 15, `${steps.length} steps`)
-  const stateDir = await mkdtemp(join(tmpdir(), 'switchyard-walkthrough-'))
-  const ports = { registry: await freePort(), router: await freePort(), admin: await freePort(), messages: await freePort() }
-  const stack = spawnNode([cliPath, 'local'], {
-    SWITCHYARD_REGISTRY_PORT: String(ports.registry),
-    SWITCHYARD_ROUTER_PORT: String(ports.router),
-    SWITCHYARD_ROUTER_ADMIN_PORT: String(ports.admin),
-    SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT: String(ports.messages),
-    SWITCHYARD_STATE_DIR: stateDir,
-    SWITCHYARD_ADMIN_TOKEN: TOKEN,
-    SWITCHYARD_LOCAL_WEBFRONT: '1'
-  })
+  const stack = await startLocalStack({ token: TOKEN, env: { SWITCHYARD_LOCAL_WEBFRONT: '1' } })
+  const { ports } = stack
   const extra: SpawnedProcess[] = []
   t.teardown(async () => {
     await Promise.all(extra.map((p) => p.kill('SIGKILL')))
-    stack.child.kill('SIGINT')
-    await stack.exited
-    await rm(stateDir, { recursive: true, force: true })
+    await stack.stop()
   })
-  await stack.waitForOutput('Press Ctrl-C', 90_000)
   const registryUrl = `http://127.0.0.1:${ports.registry}`
   const env = { SWITCHYARD_REGISTRY_URL: registryUrl, SWITCHYARD_TOKEN: TOKEN }
   const routesRevision = async () => ((await (await request(`http://127.0.0.1:${ports.admin}/routes`)).body.json()) as { revision: number }).revision

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
+import { startLocalStack } from '../helpers/local-stack.js'
+import { cliPath } from '../helpers/processes.js'
 
 const TOKEN = 'rollout-walkthrough-token-0123456789'
 
@@ -60,35 +59,27 @@ t.test("the README's rollout walkthrough: promoted, rolled back on errors, rolle
   const all = await scenarios()
   t.equal(all.length, 3, 'three scenarios')
   for (const scenario of all) {
-    await t.test(Object.entries(scenario.env).map(([k, v]) => `${k}=${v}`).join(' ') || 'a healthy release', async (t) => {
-      const stateDir = await mkdtemp(join(tmpdir(), 'switchyard-rollout-walkthrough-'))
-      const ports = { registry: await freePort(), router: await freePort(), admin: await freePort(), messages: await freePort() }
-      // Twice the README's rate: 1-second steps need the requests sooner.
-      const stack = spawnNode([cliPath, 'local', '--load', String(scenario.load * 2)], {
-        ...scenario.env,
-        SWITCHYARD_REGISTRY_PORT: String(ports.registry),
-        SWITCHYARD_ROUTER_PORT: String(ports.router),
-        SWITCHYARD_ROUTER_ADMIN_PORT: String(ports.admin),
-        SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT: String(ports.messages),
-        SWITCHYARD_STATE_DIR: stateDir,
-        SWITCHYARD_ADMIN_TOKEN: TOKEN,
-        SWITCHYARD_LOCAL_WEBFRONT: '1',
-        SWITCHYARD_LOCAL_API_V13: '1'
-      })
-      t.teardown(async () => {
-        stack.child.kill('SIGINT')
-        await stack.exited
-        await rm(stateDir, { recursive: true, force: true })
-      })
-      await stack.waitForOutput('Press Ctrl-C', 90_000)
-      const env = { SWITCHYARD_REGISTRY_URL: `http://127.0.0.1:${ports.registry}`, SWITCHYARD_TOKEN: TOKEN }
-      for (const line of scenario.lines) {
-        // The same commands with 1-second intervals instead of 30.
-        const command = line.command.replace(/^npx switchyard/, `node ${cliPath}`).replace('--interval 30s', '--interval 1s')
-        const result = await run(command, env, 150_000)
-        t.equal(result.code, line.exit, `${line.text}: exit ${line.exit}\n${result.output.slice(-600)}`)
-        if (line.expect !== undefined) t.match(result.output, new RegExp(line.expect), line.text)
+    await t.test(
+      Object.entries(scenario.env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'a healthy release',
+      async (t) => {
+        // Twice the README's rate: 1-second steps need the requests sooner.
+        const stack = await startLocalStack({
+          token: TOKEN,
+          args: ['--load', String(scenario.load * 2)],
+          env: { ...scenario.env, SWITCHYARD_LOCAL_WEBFRONT: '1', SWITCHYARD_LOCAL_API_V13: '1' }
+        })
+        t.teardown(() => stack.stop())
+        const env = stack.env
+        for (const line of scenario.lines) {
+          // The same commands with 1-second intervals instead of 30.
+          const command = line.command.replace(/^npx switchyard/, `node ${cliPath}`).replace('--interval 30s', '--interval 1s')
+          const result = await run(command, env, 150_000)
+          t.equal(result.code, line.exit, `${line.text}: exit ${line.exit}\n${result.output.slice(-600)}`)
+          if (line.expect !== undefined) t.match(result.output, new RegExp(line.expect), line.text)
+        }
       }
-    })
+    )
   }
 })
