@@ -590,7 +590,8 @@ t.test('init-weights sets the first splits once and keeps a split set since', as
     t.ok(split, `${service} has a split before its instances start`)
     for (const version of Object.keys(split ?? {})) t.ok(versions.has(version), `${service} ${version}: compose runs it`)
   }
-  const set = await registry.call('PUT', '/v1/services/api/weights', { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
+  // no sample runs here, so v1.4 has no instance: the operator pre-provisions it
+  const set = await registry.call('PUT', '/v1/services/api/weights?allowUnregistered=true', { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
   t.equal(set.status, 200, 'an operator moves the canary to 10%')
   const again = await runInit()
   t.equal(again.code, 0, again.stderr)

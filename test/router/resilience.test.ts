@@ -45,8 +45,11 @@ t.test('rolling upgrade under load: v1.3 x3 replaced by v1.4 x3 with zero failed
     await Promise.all(processes.map((p) => p.kill('SIGKILL')))
     await mesh.close()
   })
-  // v1.4 is weighted before it exists: its share falls back to v1.3 until it has instances.
-  await mesh.setWeights('api', { 'v1.3': 50, 'v1.4': 50 })
+  // v1.4 is weighted before it exists (pre-provisioned, so allowUnregistered): its share
+  // falls back to v1.3 until it has instances.
+  const preProvisioned = await mesh.reg.call('PUT', '/v1/services/api/weights?allowUnregistered=true', { token: 'operator', body: { weights: { 'v1.3': 50, 'v1.4': 50 } } })
+  t.equal(preProvisioned.status, 200, preProvisioned.text)
+  await mesh.waitForRevision(preProvisioned.json.revision)
   const old: SpawnedProcess[] = []
   for (let i = 0; i < 3; i++) {
     const child = await startApiProcess(mesh, 'v1.3', `old-${i}`)
