@@ -19,6 +19,7 @@ import { pickerScenario } from './scenarios/picker.js'
 import { propagationScenario } from './scenarios/propagation.js'
 import { proxyScenario } from './scenarios/proxy.js'
 import { CONFIGURATIONS } from './scenarios/proxy-configurations.js'
+import { rolloutScenario } from './scenarios/rollout.js'
 import { scaleScenario } from './scenarios/scale.js'
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios/scenario.js'
 
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, Scenario> = {
   picker: pickerScenario,
   propagation: propagationScenario,
   scale: scaleScenario,
+  rollout: rolloutScenario,
   messages: messagesScenario
 }
 

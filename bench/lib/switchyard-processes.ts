@@ -14,20 +14,32 @@ export interface RegistryProcess {
   url: string
   adminToken: string
   readerToken: string
+  /** role router: reads the watch stream and may report signals (a reader's reports are refused) */
+  routerToken: string
   child: Child
   close(): Promise<void>
 }
 
 /** A registry as a real process on 127.0.0.1, its store in a fresh temporary directory. */
-export async function startRegistryProcess(options: { cpus?: string | undefined; leaseSeconds?: number } = {}): Promise<RegistryProcess> {
+export async function startRegistryProcess(options: { cpus?: string | undefined; leaseSeconds?: number; rolloutTickSeconds?: number } = {}): Promise<RegistryProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-registry-'))
   const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`
   const readerToken = `bench-reader-${randomBytes(12).toString('hex')}`
+  const routerToken = `bench-router-${randomBytes(12).toString('hex')}`
   const tokensFile = join(dataDir, 'tokens.json')
-  await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'bench-reader', role: 'reader', token: readerToken }] }))
+  await writeFile(
+    tokensFile,
+    JSON.stringify({
+      tokens: [
+        { name: 'bench-reader', role: 'reader', token: readerToken },
+        { name: 'bench-router', role: 'router', token: routerToken }
+      ]
+    })
+  )
   const [port] = await freePorts(1)
   const args = [cliPath, 'registry', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dataDir, 'store'), '--tokens-file', tokensFile, '--log-level', 'warn']
   if (options.leaseSeconds) args.push('--lease-seconds', String(options.leaseSeconds), '--renew-seconds', String(Math.max(1, Math.floor(options.leaseSeconds / 3))))
+  if (options.rolloutTickSeconds) args.push('--rollout-tick-seconds', String(options.rolloutTickSeconds))
   const child = spawnChild('registry', process.execPath, args, { env: { SWITCHYARD_ADMIN_TOKEN: adminToken }, cpus: options.cpus })
   const url = `http://127.0.0.1:${port}`
   await waitForHttp(`${url}/healthz`, 'the registry', child)
@@ -35,6 +47,7 @@ export async function startRegistryProcess(options: { cpus?: string | undefined;
     url,
     adminToken,
     readerToken,
+    routerToken,
     child,
     async close() {
       await child.stop()

@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import { spawnChild, type Child } from '../lib/children.js'
+import { startApiUpstreams } from '../lib/api-upstreams.js'
+import type { Child } from '../lib/children.js'
 import { fixed, integer, times } from '../lib/format.js'
 import { callJson, statusOf, waitForHttp, waitUntil } from '../lib/http.js'
 import { runLoad } from '../lib/load-runner.js'
 import type { LoadSummary } from '../lib/load-spec.js'
-import { freePorts } from '../lib/ports.js'
 import { treeCpuSeconds, treePeakRssMiB, treeRssMiB } from '../lib/proc-stats.js'
 import { progress } from '../lib/progress.js'
 import { median, quantile, ratio } from '../lib/stats.js'
@@ -82,20 +81,11 @@ export async function scaleScenario(context: BenchContext): Promise<ScenarioResu
   const rounds = 3
   const seconds = context.quick ? 1 : 4
   const { pinning } = context
-  const upstreamScript = fileURLToPath(new URL('../servers/upstream-server.js', import.meta.url))
   const upstreams: Child[] = []
   const registries: RegistryProcess[] = []
   const routers: RouterProcess[] = []
   try {
-    const [portA, portB] = (await freePorts(2)) as [number, number]
-    for (const [port, version, id] of [
-      [portA, 'v1', 'api-v1-a'],
-      [portB, 'v2', 'api-v2-b']
-    ] as const) {
-      const child = spawnChild(`upstream ${id}`, process.execPath, [upstreamScript, String(port), version, id], { cpus: pinning.others })
-      upstreams.push(child)
-      await waitForHttp(`http://127.0.0.1:${port}/__hits`, `upstream ${id}`, child)
-    }
+    const [{ port: portA }, { port: portB }] = await startApiUpstreams(pinning.others, upstreams)
     const withApi = async (registry: RegistryProcess) => {
       await registerInstance(registry, 'api', { id: 'api-v1-a', version: 'v1', host: '127.0.0.1', port: portA })
       await registerInstance(registry, 'api', { id: 'api-v2-b', version: 'v2', host: '127.0.0.1', port: portB })
