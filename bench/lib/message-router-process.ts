@@ -44,7 +44,7 @@ export async function startMessageRouterProcess(options: {
     'warn'
   ]
   // The broker URL carries a password: pass it in the environment, not in the (visible) argv.
-  const env = { SWITCHYARD_TOKEN: options.registry.readerToken, SWITCHYARD_BROKER: options.brokerUrl, ...TRACING_OFF }
+  const env = { SWITCHYARD_TOKEN: options.registry.routerToken, SWITCHYARD_BROKER: options.brokerUrl, ...TRACING_OFF }
   const child = spawnChild('message router', process.execPath, args, { env, cpus: options.cpus })
   const adminUrl = `http://127.0.0.1:${adminPort}`
   await waitForHttp(`${adminUrl}/readyz`, 'the message router', child, 30_000)

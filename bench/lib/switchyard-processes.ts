@@ -68,7 +68,8 @@ export interface RouterProcess {
 /** The HTTP router as a real process, following `registryUrl`, with `/api` routed to the service `api`. */
 export async function startRouterProcess(options: {
   registryUrl: string
-  readerToken: string
+  /** the router role: it reads the watch and reports its signals, as in production */
+  token: string
   cpus?: string | undefined
   routes?: string
   waitReady?: boolean
@@ -94,7 +95,7 @@ export async function startRouterProcess(options: {
     '--log-level',
     'warn'
   ]
-  const child = spawnChild('router', process.execPath, args, { env: { SWITCHYARD_TOKEN: options.readerToken, ...(options.tracingEnv ?? TRACING_OFF) }, cpus: options.cpus })
+  const child = spawnChild('router', process.execPath, args, { env: { SWITCHYARD_TOKEN: options.token, ...(options.tracingEnv ?? TRACING_OFF) }, cpus: options.cpus })
   const router = { proxyUrl: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, child }
   if (options.waitReady !== false) await waitForHttp(`${router.adminUrl}/readyz`, 'the router', child)
   return router

@@ -93,7 +93,7 @@ export async function propagationScenario(context: BenchContext): Promise<Scenar
       progress(name, `starting router processes until ${count} watch the registry`)
       const started = await Promise.all(
         Array.from({ length: count - routers.length }, () =>
-          startRouterProcess({ registryUrl: (registry as RegistryProcess).url, readerToken: (registry as RegistryProcess).readerToken })
+          startRouterProcess({ registryUrl: (registry as RegistryProcess).url, token: (registry as RegistryProcess).routerToken })
         )
       )
       routers.push(...started)

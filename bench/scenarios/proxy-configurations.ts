@@ -80,7 +80,7 @@ function switchyardConfiguration(tracing: TracingVariant): ConfigurationDefiniti
     async start({ registry, pinning, otlpSink }) {
       const router = await startRouterProcess({
         registryUrl: registry.url,
-        readerToken: registry.readerToken,
+        token: registry.routerToken,
         cpus: pinning.proxy,
         tracingEnv: tracing ? tracing.env(otlpSink) : TRACING_OFF
       })

@@ -161,7 +161,7 @@ export async function rolloutScenario(context: BenchContext): Promise<ScenarioRe
     for (const upstream of api) await registerInstance(registry, 'api', { id: upstream.id, version: upstream.version, host: '127.0.0.1', port: upstream.port })
     await setWeights(registry, 'api', IDLE_WEIGHTS)
     // A router token: its reports are accepted, so the rollout's steps wait for it and judge its signals.
-    router = await startRouterProcess({ registryUrl: registry.url, readerToken: registry.routerToken, cpus: pinning.proxy })
+    router = await startRouterProcess({ registryUrl: registry.url, token: registry.routerToken, cpus: pinning.proxy })
     const reg = registry
     await waitUntil(
       async () => {

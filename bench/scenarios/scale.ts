@@ -62,7 +62,7 @@ interface RouterStart {
 
 async function startTimedRouter(registry: RegistryProcess, cpus: string | undefined): Promise<{ router: RouterProcess; start: RouterStart }> {
   const spawned = performance.now()
-  const router = await startRouterProcess({ registryUrl: registry.url, readerToken: registry.readerToken, cpus, waitReady: false })
+  const router = await startRouterProcess({ registryUrl: registry.url, token: registry.routerToken, cpus, waitReady: false })
   const alive = () => {
     if (router.child.process.exitCode !== null) throw new Error(`the router exited (${router.child.process.exitCode}): ${router.child.output().slice(-2000)}`)
   }

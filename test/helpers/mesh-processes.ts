@@ -31,14 +31,17 @@ export interface ProcessMesh {
  * A registry, routers and sample services as real processes on 127.0.0.1 (dist/ must be
  * built), for tests of what crosses process boundaries: reports, rollouts, restarts.
  */
-export async function startProcessMesh(): Promise<ProcessMesh> {
+export async function startProcessMesh(options: { registryArgs?: string[] } = {}): Promise<ProcessMesh> {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-mesh-'))
   const port = await freePort()
   const registryUrl = `http://127.0.0.1:${port}`
   const env = { SWITCHYARD_REGISTRY_URL: registryUrl, SWITCHYARD_TOKEN: MESH_TOKEN, SWITCHYARD_ADMIN_TOKEN: MESH_TOKEN, SWITCHYARD_LOG_LEVEL: 'info' }
   const children: SpawnedProcess[] = []
   const spawnRegistry = async () => {
-    const child = spawnNode([cliPath, 'registry', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--eviction-interval-seconds', '1'], env)
+    const child = spawnNode(
+      [cliPath, 'registry', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--eviction-interval-seconds', '1', ...(options.registryArgs ?? [])],
+      env
+    )
     children.push(child)
     await child.waitForOutput('registry listening on', 30_000)
     return child
