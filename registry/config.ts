@@ -62,6 +62,39 @@ export const RegistrySettings = Type.Object({
     env: 'SWITCHYARD_WATCH_HEARTBEAT_SECONDS',
     description: 'heartbeat interval on idle watch streams'
   }),
+  routerTimeoutSeconds: Type.Number({
+    minimum: 2,
+    maximum: 3600,
+    default: 10,
+    flag: 'router-timeout-seconds',
+    env: 'SWITCHYARD_ROUTER_TIMEOUT_SECONDS',
+    description: 'a router that has not reported for this long is dropped from /v1/routers and from every wait'
+  }),
+  rolloutTickSeconds: Type.Number({
+    minimum: 0.05,
+    maximum: 60,
+    default: 1,
+    flag: 'rollout-tick-seconds',
+    env: 'SWITCHYARD_ROLLOUT_TICK_SECONDS',
+    description: 'how often active rollouts are advanced'
+  }),
+  signals: Type.Union([Type.Literal('routers'), Type.Literal('prometheus')], {
+    default: 'routers',
+    flag: 'signals',
+    env: 'SWITCHYARD_SIGNALS',
+    description: "where rollouts and /signals read per-version figures: the routers' own reports, or a Prometheus that scrapes them"
+  }),
+  prometheusUrl: Type.Optional(
+    Type.String({ pattern: '^https?://', flag: 'prometheus-url', env: 'SWITCHYARD_PROMETHEUS_URL', description: 'with --signals prometheus: the Prometheus to query' })
+  ),
+  prometheusQueries: Type.Optional(
+    Type.String({
+      minLength: 1,
+      flag: 'prometheus-queries',
+      env: 'SWITCHYARD_PROMETHEUS_QUERIES',
+      description: 'with --signals prometheus: a YAML file of PromQL templates per signal (defaults fit switchyard metrics)'
+    })
+  ),
   logLevel: logLevelSetting()
 })
 
@@ -71,6 +104,9 @@ export function parseRegistryConfig(flags: Readonly<Record<string, unknown>>, en
   const config = parseConfig(RegistrySettings, flags, env)
   if (config.renewSeconds >= config.leaseSeconds) {
     throw new ConfigError([`--renew-seconds (${config.renewSeconds}) must be shorter than --lease-seconds (${config.leaseSeconds}), or leases expire between heartbeats`])
+  }
+  if (config.signals === 'prometheus' && config.prometheusUrl === undefined) {
+    throw new ConfigError(['--signals prometheus needs --prometheus-url (or SWITCHYARD_PROMETHEUS_URL)'])
   }
   return config
 }

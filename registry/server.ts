@@ -5,6 +5,7 @@ import { readTokensFile, TokenSet, validateAdminToken } from './access/tokens.js
 import type { RegistryConfig } from './config.js'
 import { Registry } from './registry.js'
 import { FileStore } from './store/file-store.js'
+import type { SignalSource } from './signals/signal-source.js'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing-sdk.js'
 
@@ -37,7 +38,14 @@ export async function startRegistryServer(config: RegistryConfig, options: Start
     selfPreservationThreshold: config.selfPreservationThreshold,
     selfPreservationMinExpired: config.selfPreservationMinExpired
   })
-  const app = buildRegistryApp({ registry, tokens, logger, watch: { heartbeatMs: config.watchHeartbeatSeconds * 1000 } })
+  const app = buildRegistryApp({
+    registry,
+    tokens,
+    logger,
+    watch: { heartbeatMs: config.watchHeartbeatSeconds * 1000 },
+    signals: { routerTimeoutMs: config.routerTimeoutSeconds * 1000, ...(await signalSourceFor(config)) },
+    rollouts: { tickMs: config.rolloutTickSeconds * 1000 }
+  })
   for (const message of repairs) app.log.warn(message)
   registry.onFailure((error) => {
     app.log.fatal({ err: error }, 'the registry store failed; stopping so that a restart recovers from disk')
@@ -68,6 +76,15 @@ export async function startRegistryServer(config: RegistryConfig, options: Start
       return closing
     }
   }
+}
+
+/** The Prometheus source when configured; loaded only then (the default reads the routers' reports). */
+async function signalSourceFor(config: RegistryConfig): Promise<{ source?: () => SignalSource }> {
+  if (config.signals !== 'prometheus' || config.prometheusUrl === undefined) return {}
+  const { PrometheusSignals, loadPrometheusQueries } = await import('./signals/prometheus-source.js')
+  const queries = await loadPrometheusQueries(config.prometheusQueries)
+  const url = config.prometheusUrl
+  return { source: () => new PrometheusSignals({ url, queries }) }
 }
 
 async function loadTokens(config: RegistryConfig, env: Readonly<Record<string, string | undefined>>, announce: (text: string) => void): Promise<TokenSet> {

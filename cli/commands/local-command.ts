@@ -5,7 +5,7 @@ export function addLocalCommand(program: Command): void {
   program
     .command('local')
     .description(
-      'run the whole mesh on this machine (what npm start does): registry, router and sample services; ports from SWITCHYARD_REGISTRY_PORT, SWITCHYARD_ROUTER_PORT, SWITCHYARD_ROUTER_ADMIN_PORT'
+      'run the whole mesh on this machine (what npm start does): registry, router and sample services; ports from SWITCHYARD_REGISTRY_PORT, SWITCHYARD_ROUTER_PORT, SWITCHYARD_ROUTER_ADMIN_PORT, SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT'
     )
     .addOption(
       new Option('--broker <kind>', 'broker of the message plane: memory (embedded) or rabbitmq (at AMQP_URL)')
