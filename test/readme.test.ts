@@ -8,20 +8,23 @@ import { ErrorCodes } from '../core/errors.js'
 // Read at run time: codes and settings added later are held to the same rule.
 const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
 
-t.test('every error code of core/errors.ts is in the README', async (t) => {
+void t.test('every error code of core/errors.ts is in the README', (t) => {
   for (const code of Object.keys(ErrorCodes)) t.ok(readme.includes(`\`${code}\``), code)
+  t.end()
 })
 
-t.test("every setting's env variable is in the README", async (t) => {
+void t.test("every setting's env variable is in the README", (t) => {
   for (const { name, schema } of SETTINGS_TABLES)
     for (const setting of Object.values(schema.properties) as TSchema[]) t.ok(readme.includes(`\`${settingMeta(setting).env}\``), `${name}: ${settingMeta(setting).env}`)
+  t.end()
 })
 
-t.test('the generated tables are up to date (npm run docs:readme rewrites them)', async (t) => {
+void t.test('the generated tables are up to date (npm run docs:readme rewrites them)', (t) => {
   t.equal(updateReadme(readme), readme)
+  t.end()
 })
 
-t.test('the layout names every source folder and every sample service', async (t) => {
+void t.test('the layout names every source folder and every sample service', async (t) => {
   const layout = readme.slice(readme.indexOf('## Layout'))
   const tsconfig = JSON.parse(await readFile(new URL('../tsconfig.json', import.meta.url), 'utf8')) as { include: string[] }
   for (const folder of tsconfig.include) t.match(layout, new RegExp(`^${folder}/ `, 'm'), `${folder}/`)

@@ -9,7 +9,7 @@ const benchMain = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.
 
 // The harness itself, not the figures: a quick run of two scenarios completes and writes
 // valid JSON with every configuration it was asked for (no timing assertions).
-t.test('bench --quick on two scenarios writes a complete JSON result', async (t) => {
+void t.test('bench --quick on two scenarios writes a complete JSON result', async (t) => {
   const outDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'))
   t.teardown(() => rm(outDir, { recursive: true, force: true }))
   const run = spawnNode([benchMain, 'picker', 'proxy', '--quick', '--configurations', 'direct,switchyard', '--out-dir', outDir])

@@ -11,7 +11,7 @@ const benchMain = fileURLToPath(new URL('../../dist/bench/main.js', import.meta.
 // The messages scenario against a real RabbitMQ, quick: every configuration runs every
 // round, both relays deliver each message once and split 90/10, and the bench's queues
 // are gone afterwards. No throughput is asserted.
-t.test('bench messages --quick relays through both relays and writes their rounds', async (t) => {
+void t.test('bench messages --quick relays through both relays and writes their rounds', async (t) => {
   await ensureRabbitMq()
   const outDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-messages-'))
   t.teardown(() => rm(outDir, { recursive: true, force: true }))

@@ -18,7 +18,7 @@ interface Round {
 // The rollout scenario, quick: both states run every round, the idle rounds see no table
 // change while the running ones do, the rollouts it keeps going pass their steps, and the
 // ratio is reported. No figure is asserted.
-t.test('bench rollout --quick measures the router idle and with a rollout running', async (t) => {
+void t.test('bench rollout --quick measures the router idle and with a rollout running', async (t) => {
   const outDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-rollout-'))
   t.teardown(() => rm(outDir, { recursive: true, force: true }))
   const run = spawnNode([benchMain, 'rollout', '--quick', '--out-dir', outDir])

@@ -3,7 +3,7 @@ import { startTestRegistry, TOKENS } from '../helpers/registry-harness.js'
 import { runCli } from '../helpers/processes.js'
 import { parseWeightPairs } from '../../cli/commands/registry-client-commands.js'
 
-t.test('--help documents every command and the registry settings', async (t) => {
+void t.test('--help documents every command and the registry settings', async (t) => {
   const top = await runCli(['--help'])
   t.equal(top.code, 0)
   for (const command of ['registry', 'router', 'local', 'services', 'weights', 'history', 'watch']) t.match(top.stdout, command)
@@ -16,7 +16,7 @@ t.test('--help documents every command and the registry settings', async (t) => 
   for (const flag of ['--port', '--admin-port', '--config', 'SWITCHYARD_ROUTER_PORT']) t.match(router.stdout, flag)
 })
 
-t.test('sets and reads weights on a running registry', async (t) => {
+void t.test('sets and reads weights on a running registry', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const env = { SWITCHYARD_REGISTRY_URL: reg.url, SWITCHYARD_TOKEN: TOKENS.operator }
@@ -36,7 +36,7 @@ t.test('sets and reads weights on a running registry', async (t) => {
   t.match(services.stdout, /api\s+v1\.4=100/, 'a version without instances or weight is forgotten')
 })
 
-t.test('errors are one clear line and a non-zero exit', async (t) => {
+void t.test('errors are one clear line and a non-zero exit', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const env = { SWITCHYARD_REGISTRY_URL: reg.url, SWITCHYARD_TOKEN: TOKENS.operator }
@@ -59,8 +59,9 @@ t.test('errors are one clear line and a non-zero exit', async (t) => {
   }
 })
 
-t.test('weight pairs are parsed strictly', async (t) => {
+void t.test('weight pairs are parsed strictly', (t) => {
   t.same(parseWeightPairs(['v1.3=99.5', 'v1.4=0.5']), { 'v1.3': 99.5, 'v1.4': 0.5 })
   t.throws(() => parseWeightPairs(['v1.3=1', 'v1.3=99']), /given twice/)
   t.throws(() => parseWeightPairs(['=5']), /VERSION=WEIGHT/)
+  t.end()
 })

@@ -20,7 +20,7 @@ async function localEnv(): Promise<Record<string, string>> {
   }
 }
 
-t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on Ctrl-C', async (t) => {
+void t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on Ctrl-C', async (t) => {
   const env = await localEnv()
   t.teardown(() => rm(env.SWITCHYARD_STATE_DIR as string, { recursive: true, force: true }))
   const stack = spawnNode([cliPath, 'local'], env)
@@ -58,7 +58,7 @@ t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean stop on
   }
 })
 
-t.test('a port in use is named with the variable that moves it', async (t) => {
+void t.test('a port in use is named with the variable that moves it', async (t) => {
   const env = await localEnv()
   t.teardown(() => rm(env.SWITCHYARD_STATE_DIR as string, { recursive: true, force: true }))
   const blocker = createServer()
@@ -69,7 +69,7 @@ t.test('a port in use is named with the variable that moves it', async (t) => {
   t.match(stack.output(), `port ${env.SWITCHYARD_ROUTER_PORT} (router) is already in use; set SWITCHYARD_ROUTER_PORT to use another`)
 })
 
-t.test('npm start -- --broker rabbitmq: orders go through RabbitMQ to the worker processes', async (t) => {
+void t.test('npm start -- --broker rabbitmq: orders go through RabbitMQ to the worker processes', async (t) => {
   const env = await localEnv()
   t.teardown(() => rm(env.SWITCHYARD_STATE_DIR as string, { recursive: true, force: true }))
   const stack = spawnNode([cliPath, 'local', '--broker', 'rabbitmq'], env)

@@ -43,7 +43,7 @@ function run(command: string, env: Record<string, string>): Promise<{ code: numb
   })
 }
 
-t.test("the README's walkthrough works against the local stack", async (t) => {
+void t.test("the README's walkthrough works against the local stack", async (t) => {
   const steps = await walkthroughSteps()
   t.ok(steps.length >= 15, `${steps.length} steps`)
   const stack = await startLocalStack({ token: TOKEN, env: { SWITCHYARD_LOCAL_WEBFRONT: '1' } })

@@ -3,7 +3,7 @@ import t from 'tap'
 import { ConfigError, logLevelSetting, parseConfig, settingMeta } from '../../core/config.js'
 import { parseRegistryConfig } from '../../registry/config.js'
 
-t.test('flags override env, env overrides defaults', async (t) => {
+void t.test('flags override env, env overrides defaults', (t) => {
   const defaults = parseRegistryConfig({}, {})
   t.equal(defaults.port, 8761)
   t.equal(defaults.leaseSeconds, 30)
@@ -12,9 +12,10 @@ t.test('flags override env, env overrides defaults', async (t) => {
   t.equal(parseRegistryConfig({}, { SWITCHYARD_REGISTRY_PORT: '9000' }).port, 9000)
   t.equal(parseRegistryConfig({ port: '9100' }, { SWITCHYARD_REGISTRY_PORT: '9000' }).port, 9100)
   t.equal(parseRegistryConfig({}, { SWITCHYARD_REGISTRY_PORT: '' }).port, 8761, 'an empty env var counts as unset')
+  t.end()
 })
 
-t.test('every mistake is named with where it came from', async (t) => {
+void t.test('every mistake is named with where it came from', (t) => {
   const error = t.throws(() => parseRegistryConfig({ port: 'eighty', leaseSeconds: '0' }, { SWITCHYARD_SELF_PRESERVATION_THRESHOLD: '1.5' })) as ConfigError
   t.type(error, ConfigError)
   t.equal(error.problems.length, 3)
@@ -23,12 +24,13 @@ t.test('every mistake is named with where it came from', async (t) => {
   t.match(error.problems.join('\n'), /SWITCHYARD_SELF_PRESERVATION_THRESHOLD/)
   t.throws(() => parseRegistryConfig({ leaseSeconds: '10', renewSeconds: '10' }, {}), /renew-seconds/)
   t.throws(() => parseRegistryConfig({ logLevel: 'loud' }, {}), /--log-level/)
+  t.end()
 })
 
 /** A setting as components declare them. */
 const setting = <T extends TSchema>(schema: T, name: string): T => Object.assign(schema, { flag: name, env: `TEST_${name.toUpperCase()}`, description: name })
 
-t.test('parseConfig: each source named in its problem; required settings; optional ones left out', async (t) => {
+void t.test('parseConfig: each source named in its problem; required settings; optional ones left out', (t) => {
   const schema = Type.Object({
     port: setting(Type.Integer({ minimum: 1, default: 0 }), 'port'),
     name: setting(Type.String({ minLength: 1 }), 'name'),
@@ -47,9 +49,10 @@ t.test('parseConfig: each source named in its problem; required settings; option
     t.same(error.problems, problems, JSON.stringify({ flags, env }))
     t.equal(error.message, `invalid configuration:\n  - ${problems.join('\n  - ')}`)
   }
+  t.end()
 })
 
-t.test('parseConfig: a schema with nothing required, and a validator that fails without saying why', async (t) => {
+void t.test('parseConfig: a schema with nothing required, and a validator that fails without saying why', (t) => {
   t.same(parseConfig(Type.Object({ note: Type.Optional(setting(Type.String(), 'note')) }), {}, {}), {})
   // Checks and error messages are separate passes; a kind whose two answers differ still gets a problem.
   let calls = 0
@@ -57,12 +60,14 @@ t.test('parseConfig: a schema with nothing required, and a validator that fails 
   t.teardown(() => TypeRegistry.Delete('FailsOnce'))
   const flaky = Type.Object({ odd: setting(Type.Unsafe<string>({ [Kind]: 'FailsOnce' }), 'odd') })
   t.same((t.throws(() => parseConfig(flaky, { odd: 'x' }, {})) as ConfigError).problems, ['--odd: invalid value (got "x")'])
+  t.end()
 })
 
-t.test('settingMeta: a setting must say how it is given', async (t) => {
+void t.test('settingMeta: a setting must say how it is given', (t) => {
   t.same(settingMeta(setting(Type.String(), 'name')), { flag: 'name', env: 'TEST_NAME', description: 'name' })
   t.throws(() => settingMeta(Type.String()), /must declare flag, env and description/)
   t.throws(() => settingMeta(Object.assign(Type.String(), { flag: 'a', env: 'A' })), /must declare/)
   t.same(logLevelSetting().default, 'info')
   t.same(settingMeta(logLevelSetting()), { flag: 'log-level', env: 'SWITCHYARD_LOG_LEVEL', description: 'log level' })
+  t.end()
 })

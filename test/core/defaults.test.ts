@@ -8,10 +8,11 @@ import { SampleServiceSettings } from '../../sample-services/api/server.js'
 import { OrdersWorkerSettings } from '../../sample-services/orders-worker/settings.js'
 import { WebfrontSettings } from '../../sample-services/webfront/settings.js'
 
-t.test('the registry listens where its clients look by default', async (t) => {
+void t.test('the registry listens where its clients look by default', (t) => {
   t.equal(DEFAULT_REGISTRY_URL, 'http://127.0.0.1:8761')
   t.equal(parseRegistryConfig({}, {}).port, DEFAULT_REGISTRY_PORT)
   t.equal(new URL(DEFAULT_REGISTRY_URL).port, String(DEFAULT_REGISTRY_PORT))
+  t.end()
 })
 
 const clients = [
@@ -23,17 +24,19 @@ const clients = [
 ] as const
 
 for (const [name, schema] of clients) {
-  t.test(`${name}: the shared registry setting`, async (t) => {
+  void t.test(`${name}: the shared registry setting`, (t) => {
     t.same(schema.properties.registry, registryUrlSetting())
     const defaults = parseConfig(schema, {}, {}) as { registry: string }
     t.equal(defaults.registry, DEFAULT_REGISTRY_URL)
     t.equal((parseConfig(schema, {}, { SWITCHYARD_REGISTRY_URL: 'http://registry:8761' }) as { registry: string }).registry, 'http://registry:8761')
     t.throws(() => parseConfig(schema, {}, { SWITCHYARD_REGISTRY_URL: 'registry:8761' }), /SWITCHYARD_REGISTRY_URL/, 'not a URL')
+    t.end()
   })
 }
 
-t.test('webfront looks for the routers on their default ports', async (t) => {
+void t.test('webfront looks for the routers on their default ports', (t) => {
   const defaults = parseConfig(WebfrontSettings, {}, {})
   t.equal(defaults.routerUrl, 'http://127.0.0.1:8080')
   t.equal(defaults.messageRouterUrl, 'http://127.0.0.1:9902')
+  t.end()
 })

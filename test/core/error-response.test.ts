@@ -2,7 +2,7 @@ import t from 'tap'
 import { toErrorResponse } from '../../core/error-response.js'
 import { ErrorCodes, isSwitchyardError, SwitchyardError } from '../../core/errors.js'
 
-t.test('a SwitchyardError carries its code, the status of that code, and a message', async (t) => {
+void t.test('a SwitchyardError carries its code, the status of that code, and a message', (t) => {
   const cause = new Error('disk full')
   const error = new SwitchyardError('INSTANCE_CONFLICT', 'instance a is registered with another version', { cause })
   t.equal(error.name, 'SwitchyardError')
@@ -13,16 +13,18 @@ t.test('a SwitchyardError carries its code, the status of that code, and a messa
   t.equal(JSON.stringify(error), '{"code":"INSTANCE_CONFLICT","message":"instance a is registered with another version"}')
   t.ok(isSwitchyardError(error))
   for (const other of [new Error('x'), { code: 'INSTANCE_CONFLICT', statusCode: 409 }, undefined, 'INSTANCE_CONFLICT']) t.notOk(isSwitchyardError(other), String(other))
+  t.end()
 })
 
-t.test('every code has an HTTP error status', async (t) => {
+void t.test('every code has an HTTP error status', (t) => {
   for (const [code, status] of Object.entries(ErrorCodes)) {
     t.ok(Number.isInteger(status) && status >= 400 && status <= 599, `${code}: ${status}`)
     t.match(code, /^[A-Z][A-Z0-9_]*$/, `${code} is upper snake case`)
   }
+  t.end()
 })
 
-t.test('anything thrown while serving a request becomes a status and a {code, message} body', async (t) => {
+void t.test('anything thrown while serving a request becomes a status and a {code, message} body', (t) => {
   const validation = { validation: [{ message: 'must be integer' }] }
   const cases: [string, unknown, number, string, string][] = [
     // [what, thrown, status, code, message]
@@ -61,4 +63,5 @@ t.test('anything thrown while serving a request becomes a status and a {code, me
     ['undefined', undefined, 500, 'INTERNAL', 'internal error']
   ]
   for (const [what, thrown, statusCode, code, message] of cases) t.same(toErrorResponse(thrown), { statusCode, body: { code, message } }, what)
+  t.end()
 })

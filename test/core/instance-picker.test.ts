@@ -27,7 +27,7 @@ function scripted(values: readonly number[]): { random: () => number; draws: () 
   }
 }
 
-t.test('power of two choices: exact picks for scripted draws', async (t) => {
+void t.test('power of two choices: exact picks for scripted draws', (t) => {
   const cases: [string, TestEndpoint[], number[], string | undefined, string | undefined][] = [
     // [what, endpoints, random draws, excluded name, expected]
     ['no endpoints', endpoints([]), [], undefined, undefined],
@@ -54,12 +54,14 @@ t.test('power of two choices: exact picks for scripted draws', async (t) => {
     t.equal(pickEndpoint(list, NOW, random.random, exclude)?.name, expected, what)
     t.equal(random.draws(), draws.length, `${what}: ${draws.length} draws`)
   }
+  t.end()
 })
 
-t.test('an ejection ends at its timestamp', async (t) => {
+void t.test('an ejection ends at its timestamp', (t) => {
   const [a, b] = endpoints([0, 5]) as [TestEndpoint, TestEndpoint]
   a.ejectedUntil = NOW
   t.equal(pickEndpoint([a, b], NOW, scripted([0, 0]).random)?.name, 'a', 'ejectedUntil = now: back in')
   a.ejectedUntil = NOW + 1
   t.equal(pickEndpoint([a, b], NOW, scripted([0, 0]).random)?.name, 'b', 'ejectedUntil = now + 1: still out')
+  t.end()
 })

@@ -7,12 +7,13 @@ const settings: OutlierSettings = { consecutiveFailures: 3, baseEjectionMs: 1_00
 /** A step: move the clock to `at` (ms after the start), record outcomes, expect the results and the state after. */
 type Step = [at: number, outcomes: string, results: (boolean | undefined)[], after: Partial<OutlierState>]
 
-t.test('defaults and a fresh state', async (t) => {
+void t.test('defaults and a fresh state', (t) => {
   t.same(defaultOutlierSettings, { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 50 })
   t.same(newOutlierState(), { consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, lastEjectionEnd: 0 })
+  t.end()
 })
 
-t.test('consecutive failures eject for base x 2^(n-1), capped; long healthy spells forgive one ejection each', async (t) => {
+void t.test('consecutive failures eject for base x 2^(n-1), capped; long healthy spells forgive one ejection each', (t) => {
   const clock = new FakeClock(0)
   const state = newOutlierState()
   // Four endpoints of one version, the others healthy: up to two may be out at once.
@@ -40,9 +41,10 @@ t.test('consecutive failures eject for base x 2^(n-1), capped; long healthy spel
     t.same(got, results, `at ${at}: ${outcomes}`)
     t.match(state, after, `at ${at}: state after ${outcomes}`)
   }
+  t.end()
 })
 
-t.test('never more than maxEjectionPercent of a version out at once', async (t) => {
+void t.test('never more than maxEjectionPercent of a version out at once', (t) => {
   const now = 0
   const cases: [string, number, number, number, boolean][] = [
     // [what, endpoints, already ejected, max %, ejected now]
@@ -63,4 +65,5 @@ t.test('never more than maxEjectionPercent of a version out at once', async (t) 
     t.equal(recordFailure(state, siblings, now, limits), expected, what)
     t.equal(state.consecutiveFailures, expected ? 0 : 3, `${what}: the streak is kept when the limit holds it back`)
   }
+  t.end()
 })

@@ -5,7 +5,7 @@ import type { RolloutState } from '../../core/rollout/rollout-machine.js'
 
 const instance = (id: string, version: string): InstanceRecord => ({ id, service: 'api', version, host: '127.0.0.1', port: 9000, metadata: {}, status: 'up', registeredAt: 0 })
 
-t.test('applies changes in order and round-trips through a snapshot', async (t) => {
+void t.test('applies changes in order and round-trips through a snapshot', (t) => {
   const model = new RegistryModel()
   model.apply({ type: 'weights-changed', revision: 1, at: 0, service: 'api', weights: { 'v1.3': 100 }, previous: {}, actor: 'test' })
   model.apply({ type: 'instance-registered', revision: 2, at: 0, instance: instance('a', 'v1.3') })
@@ -14,7 +14,7 @@ t.test('applies changes in order and round-trips through a snapshot', async (t) 
   t.throws(() => model.apply({ type: 'instance-removed', revision: 6, at: 0, service: 'api', id: 'a', reason: 'evicted' }), /does not follow/)
   const api = model.services.get('api')
   t.ok(api)
-  if (!api) return
+  if (!api) return t.end()
   t.same(knownVersions(api), ['v1.3', 'v1.4'], 'a version with instances is known at 0%')
   t.equal(api.instances.get('a')?.status, 'draining')
   const copy = RegistryModel.fromSnapshot(model.snapshot())
@@ -22,9 +22,10 @@ t.test('applies changes in order and round-trips through a snapshot', async (t) 
   t.same(model.snapshot().services[0]?.weights, { 'v1.3': 100, 'v1.4': 0 })
   model.apply({ type: 'instance-removed', revision: 5, at: 0, service: 'api', id: 'b', reason: 'deregistered' })
   t.same(knownVersions(api), ['v1.3'], 'a version at 0% without instances is forgotten')
+  t.end()
 })
 
-t.test('a change that does not follow the last revision is refused with REVISION_GAP, and nothing moves', async (t) => {
+void t.test('a change that does not follow the last revision is refused with REVISION_GAP, and nothing moves', (t) => {
   const model = new RegistryModel()
   for (const revision of [0, 2, 5]) {
     t.throws(
@@ -35,9 +36,10 @@ t.test('a change that does not follow the last revision is refused with REVISION
   }
   t.equal(model.revision, 0)
   t.equal(model.instanceCount(), 0)
+  t.end()
 })
 
-t.test('changes to what the model does not know are counted but change nothing', async (t) => {
+void t.test('changes to what the model does not know are counted but change nothing', (t) => {
   const model = new RegistryModel()
   model.apply({ type: 'instance-status-changed', revision: 1, at: 0, service: 'api', id: 'ghost', status: 'draining' })
   model.apply({ type: 'instance-removed', revision: 2, at: 0, service: 'nobody', id: 'ghost', reason: 'evicted' })
@@ -48,9 +50,10 @@ t.test('changes to what the model does not know are counted but change nothing',
   t.same(model.findInstance('api', 'a'), instance('a', 'v1'))
   t.equal(model.findInstance('api', 'ghost'), undefined)
   t.equal(model.findInstance('nobody', 'a'), undefined)
+  t.end()
 })
 
-t.test('a snapshot lists services by name, instances by version then id, weights above 0', async (t) => {
+void t.test('a snapshot lists services by name, instances by version then id, weights above 0', (t) => {
   const model = new RegistryModel()
   const changes = [
     { service: 'web', id: 'w', version: 'v1' },
@@ -77,9 +80,10 @@ t.test('a snapshot lists services by name, instances by version then id, weights
   t.same(snapshot.services[0]?.weights, { 'v1.9': 100, 'v1.10': 0 })
   t.same([...(model.services.get('api')?.weights.keys() ?? [])], ['v1.9'], 'a version at 0 is kept out of the weights map')
   t.same(RegistryModel.fromSnapshot(snapshot).snapshot(), snapshot, 'a snapshot round-trips')
+  t.end()
 })
 
-t.test('a rollout change is counted and leaves what routers route by alone', async (t) => {
+void t.test('a rollout change is counted and leaves what routers route by alone', (t) => {
   const model = new RegistryModel()
   model.apply({ type: 'instance-registered', revision: 1, at: 0, instance: instance('a', 'v1') })
   const before = model.snapshot()
@@ -87,4 +91,5 @@ t.test('a rollout change is counted and leaves what routers route by alone', asy
   model.apply({ type: 'rollout-changed', revision: 2, at: 0, service: 'api', rollout: {} as RolloutState, event: 'started', actor: 'test' })
   t.equal(model.revision, 2)
   t.same(model.snapshot().services, before.services)
+  t.end()
 })

@@ -9,7 +9,7 @@ function retriesAllowed(budget: RetryBudget, now: number): number {
   return allowed
 }
 
-t.test('the default budget: 20% of requests plus 5 retries a second over 10 seconds', async (t) => {
+void t.test('the default budget: 20% of requests plus 5 retries a second over 10 seconds', (t) => {
   t.same(defaultRetryBudget, { ratio: 0.2, minPerSecond: 5, windowSeconds: 10 })
   t.equal(retriesAllowed(new RetryBudget(), 0), 50, 'a quiet service: the floor, 5/s x 10 s')
 
@@ -20,9 +20,10 @@ t.test('the default budget: 20% of requests plus 5 retries a second over 10 seco
   const fractional = new RetryBudget()
   for (let i = 0; i < 7; i++) fractional.recordRequest(0)
   t.equal(retriesAllowed(fractional, 0), 52, '7 requests add 1.4: a retry is taken while fewer than 51.4 were')
+  t.end()
 })
 
-t.test('a sliding window of one-second slots (ratio 0.5, 1/s floor, 3 s window)', async (t) => {
+void t.test('a sliding window of one-second slots (ratio 0.5, 1/s floor, 3 s window)', (t) => {
   const clock = new FakeClock(0)
   const budget = new RetryBudget({ ratio: 0.5, minPerSecond: 1, windowSeconds: 3 })
   // [ms, actions ('R' a request, 'T' a retry), whether each retry was allowed]
@@ -49,4 +50,5 @@ t.test('a sliding window of one-second slots (ratio 0.5, 1/s floor, 3 s window)'
     }
     t.same(allowed, expected, `at ${at} ms: ${actions}`)
   }
+  t.end()
 })

@@ -29,7 +29,7 @@ function layout(route: ServiceRoute<string>): unknown {
   }
 }
 
-t.test('a service route from the model', async (t) => {
+void t.test('a service route from the model', (t) => {
   const cases: [string, ServiceModel, unknown][] = [
     [
       'two weighted versions, endpoints in id order',
@@ -84,9 +84,10 @@ t.test('a service route from the model', async (t) => {
     t.same(layout(route), expected, what)
     t.equal(route.name, 'api')
   }
+  t.end()
 })
 
-t.test('the round-robins follow the configured and the available weights', async (t) => {
+void t.test('the round-robins follow the configured and the available weights', (t) => {
   const route = buildServiceRoute(service({ v1: 50, v2: 25, v3: 25 }, [instance('a', 'v1'), instance('c', 'v3')]), (record) => record.id)
   t.same(
     Array.from({ length: 4 }, () => route.roundRobin.next()),
@@ -98,9 +99,10 @@ t.test('the round-robins follow the configured and the available weights', async
     [0, 1, 0],
     'available: v1 v3 v1'
   )
+  t.end()
 })
 
-t.test('a table reuses the routes of services that did not change', async (t) => {
+void t.test('a table reuses the routes of services that did not change', (t) => {
   const model = new RegistryModel()
   model.revision = 7
   model.services.set('api', service({ v1: 100 }, [instance('a', 'v1')]))
@@ -124,4 +126,5 @@ t.test('a table reuses the routes of services that did not change', async (t) =>
 
   const noPrevious = buildTable(model, endpointFor, undefined, new Set(['api']))
   t.same([...noPrevious.services.keys()], ['api', 'billing', 'cart'], 'without a previous table everything is built')
+  t.end()
 })

@@ -6,7 +6,7 @@ function picks(weights: readonly number[], count: number): number[] {
   return Array.from({ length: count }, () => roundRobin.next())
 }
 
-t.test('exact pick sequences', async (t) => {
+void t.test('exact pick sequences', (t) => {
   const cases: [string, number[], number[]][] = [
     // nginx's own example: { a: 5, b: 1, c: 1 } gives a a b a c a a, then repeats
     ['nginx 5:1:1', [5, 1, 1], [0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0]],
@@ -19,14 +19,16 @@ t.test('exact pick sequences', async (t) => {
     ['a single entry', [7], [0, 0, 0]]
   ]
   for (const [what, weights, expected] of cases) t.same(picks(weights, expected.length), expected, what)
+  t.end()
 })
 
-t.test('nothing to pick: -1', async (t) => {
+void t.test('nothing to pick: -1', (t) => {
   t.same(picks([], 3), [-1, -1, -1], 'no entries')
   t.same(picks([0, 0], 3), [-1, -1, -1], 'every weight 0')
+  t.end()
 })
 
-t.test('over any run of `total` picks each entry is chosen exactly `weight` times', async (t) => {
+void t.test('over any run of `total` picks each entry is chosen exactly `weight` times', (t) => {
   const splits = [
     [9999, 1],
     [5000, 5000],
@@ -44,9 +46,10 @@ t.test('over any run of `total` picks each entry is chosen exactly `weight` time
       t.same(counts, weights, `${weights.join(':')}, run ${run + 1}`)
     }
   }
+  t.end()
 })
 
-t.test('a small share is spread evenly: a 1% entry comes once in every 100 picks', async (t) => {
+void t.test('a small share is spread evenly: a 1% entry comes once in every 100 picks', (t) => {
   const sequence = picks([99, 1], 1000)
   const positions = sequence.flatMap((pick, index) => (pick === 1 ? [index] : []))
   t.equal(positions.length, 10)
@@ -55,4 +58,5 @@ t.test('a small share is spread evenly: a 1% entry comes once in every 100 picks
     Array(9).fill(100),
     'exactly 100 picks apart'
   )
+  t.end()
 })

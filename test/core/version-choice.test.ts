@@ -39,7 +39,7 @@ const canary = () => routeOf({ v1: { weight: 9000, instances: 2 }, v2: { weight:
 const halfDown = () => routeOf({ v1: { weight: 5000, instances: 1 }, v2: { weight: 5000, instances: 0 } })
 const allDown = () => routeOf({ v1: { weight: 10000, instances: 0 }, v2: { weight: 0, instances: 1 } })
 
-t.test('one choice per request: forced, else sticky, else weighted', async (t) => {
+void t.test('one choice per request: forced, else sticky, else weighted', (t) => {
   const cases: {
     name: string
     route: () => ServiceRoute<string>
@@ -77,9 +77,10 @@ t.test('one choice per request: forced, else sticky, else weighted', async (t) =
     t.equal(nameOf(version), expected, name)
     t.same(heard, fallbacks, `${name}: fallbacks heard`)
   }
+  t.end()
 })
 
-t.test('smooth round-robin: the exact sequence, and the fallback inside it', async (t) => {
+void t.test('smooth round-robin: the exact sequence, and the fallback inside it', (t) => {
   const route = canary()
   const picks = Array.from({ length: 20 }, () => nameOf(chooseVersion(route, undefined, undefined, 'smooth-round-robin', noRandom)))
   const round = ['v1', 'v1', 'v1', 'v1', 'v1', 'v2', 'v1', 'v1', 'v1', 'v1']
@@ -90,9 +91,10 @@ t.test('smooth round-robin: the exact sequence, and the fallback inside it', asy
   const fallback = Array.from({ length: 4 }, () => nameOf(chooseVersion(half, undefined, undefined, 'smooth-round-robin', noRandom, (from) => heard.push(from.name))))
   t.same(fallback, ['v1', 'v1', 'v1', 'v1'], "v2's turns go to v1")
   t.same(heard, ['v2', 'v2'], 'each of them heard')
+  t.end()
 })
 
-t.test('the reason follows the same order', async (t) => {
+void t.test('the reason follows the same order', (t) => {
   const cases: [string | undefined, string | undefined, string][] = [
     ['v1', 'user-1', 'forced'],
     ['v1', undefined, 'forced'],
@@ -101,4 +103,5 @@ t.test('the reason follows the same order', async (t) => {
     [undefined, undefined, 'weighted']
   ]
   for (const [forced, key, expected] of cases) t.equal(choiceReason(forced, key), expected, `forced ${forced}, key ${JSON.stringify(key)}`)
+  t.end()
 })

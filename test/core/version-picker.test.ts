@@ -63,7 +63,7 @@ function checkPicks<I>(
   }
 }
 
-t.test('pickForced: the named version at any weight, undefined for an unknown one', async (t) => {
+void t.test('pickForced: the named version at any weight, undefined for an unknown one', (t) => {
   const cases: [RouteName, string, string | undefined][] = [
     ['healthy', 'v2', 'v2'],
     ['healthy', 'v3', undefined],
@@ -72,9 +72,10 @@ t.test('pickForced: the named version at any weight, undefined for an unknown on
     ['empty', 'v1', undefined]
   ]
   for (const [name, version, expected] of cases) t.equal(pickForced(routeOf(name), version)?.name, expected, `${name}, ${version}`)
+  t.end()
 })
 
-t.test('pickSticky: a bucket lands in its version range, or is laid over the versions that can serve', async (t) => {
+void t.test('pickSticky: a bucket lands in its version range, or is laid over the versions that can serve', (t) => {
   const cases: [RouteName, number, string | undefined, string[]][] = [
     // healthy: v1 owns [0, 9000), v2 owns [9000, 10000)
     ['healthy', 0, 'v1', []],
@@ -98,9 +99,10 @@ t.test('pickSticky: a bucket lands in its version range, or is laid over the ver
   ]
   checkPicks(t, cases, (route, bucket, onFallback) => pickSticky(route, bucket, onFallback))
   t.equal(pickSticky(routeOf('canaryDown'), 9500)?.name, 'v1', 'the listener is optional')
+  t.end()
 })
 
-t.test('pickWeighted: smooth round-robin, fallback picks spread over the versions that can serve', async (t) => {
+void t.test('pickWeighted: smooth round-robin, fallback picks spread over the versions that can serve', (t) => {
   const cases: [RouteName, (string | undefined)[], string[]][] = [
     ['healthy', ['v1', 'v1', 'v1', 'v1', 'v1', 'v2', 'v1', 'v1', 'v1', 'v1'], []],
     ['canaryDown', ['v1', 'v1', 'v1', 'v1', 'v1', 'v1', 'v1', 'v1', 'v1', 'v1'], ['v2']],
@@ -117,9 +119,10 @@ t.test('pickWeighted: smooth round-robin, fallback picks spread over the version
     t.same({ sequence, fellBackFrom: seen }, { sequence: expected, fellBackFrom }, name)
   }
   t.equal(pickWeighted(routeOf('canaryDown'))?.name, 'v1', 'the listener is optional')
+  t.end()
 })
 
-t.test('pickRandom: the caller-supplied random number picks the bucket', async (t) => {
+void t.test('pickRandom: the caller-supplied random number picks the bucket', (t) => {
   const cases: [RouteName, number, string | undefined, string[]][] = [
     ['healthy', 0, 'v1', []],
     ['healthy', 0.8995, 'v1', []],
@@ -131,4 +134,5 @@ t.test('pickRandom: the caller-supplied random number picks the bucket', async (
   ]
   checkPicks(t, cases, (route, random, onFallback) => pickRandom(route, () => random, onFallback))
   t.equal(pickRandom(routeOf('healthy'), () => 0.95)?.name, 'v2', 'the listener is optional')
+  t.end()
 })

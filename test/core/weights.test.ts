@@ -11,7 +11,7 @@ function codeOf(input: unknown): string | undefined {
   }
 }
 
-t.test('accepts a split that adds up to exactly 100 and returns basis points in version order', async (t) => {
+void t.test('accepts a split that adds up to exactly 100 and returns basis points in version order', (t) => {
   const parsed = parseWeights({ 'v1.10': 0.01, 'v1.9': 99.99 })
   t.same(
     [...parsed.entries()],
@@ -22,9 +22,10 @@ t.test('accepts a split that adds up to exactly 100 and returns basis points in 
   )
   t.same([...parseWeights({ a: 33.33, b: 33.33, c: 33.34 }).values()], [3333, 3333, 3334])
   t.same([...parseWeights({ a: 0.1, b: 0.2, c: 99.7 }).values()], [10, 20, 9970], 'binary fraction noise is not a third decimal')
+  t.end()
 })
 
-t.test('names the rule each bad split breaks', async (t) => {
+void t.test('names the rule each bad split breaks', (t) => {
   const cases: [unknown, string][] = [
     [{ a: 99.99 }, 'WEIGHTS_SUM_NOT_100'],
     [{ a: 100.01 }, 'WEIGHT_OUT_OF_RANGE'],
@@ -44,14 +45,17 @@ t.test('names the rule each bad split breaks', async (t) => {
     [Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`v${i}`, i === 0 ? 100 : 0])), 'TOO_MANY_VERSIONS']
   ]
   for (const [input, code] of cases) t.equal(codeOf(input), code, JSON.stringify(input)?.slice(0, 60))
+  t.end()
 })
 
-t.test('a split with no version above 0 cannot add up to 100', async (t) => {
+void t.test('a split with no version above 0 cannot add up to 100', (t) => {
   t.equal(codeOf({ a: 0, b: 0 }), 'WEIGHTS_SUM_NOT_100')
   t.equal(codeOf({ a: 50.000000001, b: 49.999999999 }), 'WEIGHT_TOO_PRECISE', 'a tiny third decimal is still a third decimal')
+  t.end()
 })
 
-t.test('converts between percent and basis points without drift', async (t) => {
+void t.test('converts between percent and basis points without drift', (t) => {
   const weights = { 'v1.3': 97.5, 'v1.4': 2.5 }
   t.same(weightsFromBasisPoints(weightsToBasisPoints(weights)), weights)
+  t.end()
 })

@@ -281,7 +281,7 @@ function reachable(host: string, port: number): { ok: boolean; why: string; path
   return { ok: false, why: `${host} is not a service of the compose file` }
 }
 
-t.test('the compose file validates against the Compose Specification (draft-07)', async (t) => {
+void t.test('the compose file validates against the Compose Specification (draft-07)', (t) => {
   const schema = JSON.parse(readFileSync(composeSchemaPath, 'utf8'))
   // The file names its meta-schema "https://json-schema.org/draft-07/schema" (no "#"), an
   // id Ajv does not register; Ajv's default dialect is draft-07 itself.
@@ -293,9 +293,10 @@ t.test('the compose file validates against the Compose Specification (draft-07)'
   t.notOk(validate({ services: { registry: { ...services.registry, depends_on: { jaeger: { condition: 'when_ready' } } } } }), 'and the schema does reject a broken service')
   t.notOk(validate({ services: { registry: { ...services.registry, healtcheck: {} } } }), 'and a misspelt key')
   t.equal(compose.name, 'switchyard')
+  t.end()
 })
 
-t.test('the admin token comes from the environment, required, and is never in the file', async (t) => {
+void t.test('the admin token comes from the environment, required, and is never in the file', (t) => {
   const refusal = { name: 'InterpolationError', message: /SWITCHYARD_ADMIN_TOKEN is missing a value: set SWITCHYARD_ADMIN_TOKEN to a secret of 16 or more characters/ }
   t.throws(() => readCompose({}), refusal, 'compose refuses to start without SWITCHYARD_ADMIN_TOKEN, and says why')
   t.throws(() => readCompose({ SWITCHYARD_ADMIN_TOKEN: '' }), refusal, 'or with an empty one')
@@ -312,9 +313,10 @@ t.test('the admin token comes from the environment, required, and is never in th
     t.equal(environmentOf(services[p.service]).SWITCHYARD_TOKEN, TOKEN, `${p.service} gets a token for the registry (the admin token, for the demo)`)
   }
   t.notMatch(readFileSync(composePath, 'utf8'), /SWITCHYARD_ADMIN_TOKEN:\s*["']?[A-Za-z0-9]{16,}/, 'no literal token')
+  t.end()
 })
 
-t.test('every build context and Dockerfile exists', async (t) => {
+void t.test('every build context and Dockerfile exists', (t) => {
   let builds = 0
   for (const [name, service] of Object.entries<any>(services)) {
     if (!service.build) continue
@@ -326,9 +328,10 @@ t.test('every build context and Dockerfile exists', async (t) => {
     t.equal(service.image, services.registry.image, `${name}: one image name for every switchyard service`)
   }
   t.ok(builds >= 10, 'every switchyard service builds from the repository')
+  t.end()
 })
 
-t.test('every command is a file of the built package, a real subcommand and real flags', async (t) => {
+void t.test('every command is a file of the built package, a real subcommand and real flags', async (t) => {
   t.same(imageEntrypoint, ['node', 'dist/cli/main.js'], 'the image runs the CLI by default')
   const workdir = finalStage.instructions.findLast((i) => i.keyword === 'WORKDIR')?.rest
   t.equal(workdir, '/app', 'relative dist/ paths resolve from /app')
@@ -369,7 +372,7 @@ t.test('every command is a file of the built package, a real subcommand and real
   t.ok(router.flags.includes('--config'), 'the router gets its config file')
 })
 
-t.test('every env var a switchyard service is given is one its code reads', async (t) => {
+void t.test('every env var a switchyard service is given is one its code reads', async (t) => {
   const top = await help([])
   for (const p of processes) {
     const reads = p.kind === 'cli-client' ? new Set(top.env) : p.reads
@@ -380,7 +383,7 @@ t.test('every env var a switchyard service is given is one its code reads', asyn
   }
 })
 
-t.test('every switchyard process is told where to send traces', async (t) => {
+void t.test('every switchyard process is told where to send traces', (t) => {
   t.match(services.jaeger?.image, THIRD_PARTY.jaeger!.image, 'Jaeger v2 all-in-one runs')
   for (const p of processes) {
     if (p.kind === 'cli-client') continue // a one-shot `switchyard weights` call: no tracing there
@@ -388,9 +391,10 @@ t.test('every switchyard process is told where to send traces', async (t) => {
     t.ok(env.OTEL_SERVICE_NAME, `${p.service}: OTEL_SERVICE_NAME=${env.OTEL_SERVICE_NAME}`)
     t.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://jaeger:4318', `${p.service}: OTLP over HTTP to Jaeger`)
   }
+  t.end()
 })
 
-t.test('ports: published, health-checked and linked ports are the ones the code listens on', async (t) => {
+void t.test('ports: published, health-checked and linked ports are the ones the code listens on', (t) => {
   const expected: Record<string, number[]> = { registry: [8761], router: [8080, 9901], 'message-router': [9902] }
   for (const [name, ports] of Object.entries(expected)) {
     t.same(
@@ -442,6 +446,7 @@ t.test('ports: published, health-checked and linked ports are the ones the code 
     mounts.some(([source, target]: [string, string]) => target === registry.config.dataDir && compose.volumes && source in compose.volumes),
     `the registry's --data-dir ${registry.config.dataDir} is a named volume`
   )
+  t.end()
 })
 
 /** The URL a `node -e "fetch('...')..."` healthcheck fetches. */
@@ -452,7 +457,7 @@ function healthcheckUrl(service: any): URL | undefined {
   return match ? new URL(match[1] as string) : undefined
 }
 
-t.test('healthchecks probe the readiness endpoints on the ports the code listens on', async (t) => {
+void t.test('healthchecks probe the readiness endpoints on the ports the code listens on', async (t) => {
   for (const p of processes) {
     if (p.kind === 'cli-client') {
       t.equal(services[p.service].restart, 'no', `${p.service}: a one-shot job is not restarted`)
@@ -493,7 +498,7 @@ t.test('healthchecks probe the readiness endpoints on the ports the code listens
   }
 })
 
-t.test('start-up order: depends_on waits for health where it matters', async (t) => {
+void t.test('start-up order: depends_on waits for health where it matters', (t) => {
   for (const [name, service] of Object.entries<any>(services)) {
     const dependsOn = service.depends_on ?? {}
     const entries: [string, any][] = Array.isArray(dependsOn) ? dependsOn.map((d: string) => [d, { condition: 'service_started' }]) : Object.entries(dependsOn)
@@ -510,9 +515,10 @@ t.test('start-up order: depends_on waits for health where it matters', async (t)
     if (urlsIn(JSON.stringify(services[p.service])).some((u) => u.host === 'rabbitmq'))
       t.equal(condition(p.service, 'rabbitmq'), 'service_healthy', `${p.service} starts once RabbitMQ is up`)
   }
+  t.end()
 })
 
-t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orders workers per version', async (t) => {
+void t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orders workers per version', (t) => {
   const versions = (registersAs: string) =>
     processes
       .filter((p) => p.kind === 'sample' && SAMPLES[p.source]!.registersAs(p.config) === registersAs)
@@ -538,9 +544,10 @@ t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orders wo
     t.equal(p.config.host, '0.0.0.0', `${p.service}: listens on the container's interfaces`)
     t.equal(services[p.service].entrypoint?.[2], services['api-v13'].entrypoint?.[2], `${p.service}: advertises its own address (the sample entrypoint)`)
   }
+  t.end()
 })
 
-t.test('the sample entrypoint advertises the container its own IPv4 address', async (t) => {
+void t.test('the sample entrypoint advertises the container its own IPv4 address', async (t) => {
   const [shell, dashC, script, zero] = services['api-v13'].entrypoint as string[]
   const probe = ['-e', "process.stdout.write(process.env.SWITCHYARD_ADVERTISE_HOST ?? '<unset>')"]
   const own = Object.values(networkInterfaces())
@@ -562,7 +569,7 @@ t.test('the sample entrypoint advertises the container its own IPv4 address', as
   t.equal(preset.stdout, 'api.internal', 'an address given in the environment wins')
 })
 
-t.test('init-weights sets the first splits once and keeps a split set since', async (t) => {
+void t.test('init-weights sets the first splits once and keeps a split set since', async (t) => {
   const registry = await startTestRegistry()
   t.teardown(registry.destroy)
   const [shell, dashC, script] = services['init-weights'].entrypoint as string[]
@@ -605,7 +612,7 @@ t.test('init-weights sets the first splits once and keeps a split set since', as
   t.not(down.code, 0, 'an unreachable registry fails the job instead of being taken for an empty one')
 })
 
-t.test('Prometheus scrapes every switchyard component where it serves /metrics', async (t) => {
+void t.test('Prometheus scrapes every switchyard component where it serves /metrics', (t) => {
   const prometheus = services.prometheus
   const configFlag = (prometheus.command as string[]).find((arg) => arg.startsWith('--config.file='))?.split('=')[1]
   const mount = (prometheus.volumes as string[]).map((v) => v.split(':')).find(([, target]) => target === configFlag)
@@ -629,6 +636,7 @@ t.test('Prometheus scrapes every switchyard component where it serves /metrics',
     }
   }
   t.same([...scraped].sort(), ['message-router', 'registry', 'router'], 'the registry, the router and the message router are scraped')
+  t.end()
 })
 
 /** Metric names and label names the code registers (read from the metrics modules). */
@@ -663,7 +671,7 @@ function promqlUses(expr: string): { metrics: string[]; labels: string[] } {
   return { metrics, labels }
 }
 
-t.test('Grafana: provisioned datasource, and a dashboard that queries only metrics the code registers', async (t) => {
+void t.test('Grafana: provisioned datasource, and a dashboard that queries only metrics the code registers', (t) => {
   const grafana = services.grafana
   const mounts = (grafana.volumes as string[]).map((v) => v.split(':') as [string, string, string?])
   for (const [source] of mounts) t.ok(existsSync(join(projectRoot, source)), `${source} exists`)
@@ -716,9 +724,10 @@ t.test('Grafana: provisioned datasource, and a dashboard that queries only metri
   has(/histogram_quantile\(0\.99, sum by \(version, le\) \(rate\(switchyard_request_duration_seconds_bucket/, 'p99 latency per version')
   has(/sum by \(version\) \(rate\(switchyard_messages_total/, 'message routing per version')
   t.equal(new Set(panels.map((p) => p.id)).size, panels.length, 'panel ids are unique')
+  t.end()
 })
 
-t.test('the build context leaves out what the image must not carry', async (t) => {
+void t.test('the build context leaves out what the image must not carry', (t) => {
   for (const path of [
     'node_modules/x/index.js',
     'dist/cli/main.js',
@@ -733,4 +742,5 @@ t.test('the build context leaves out what the image must not carry', async (t) =
   for (const path of ['package.json', 'package-lock.json', 'tsconfig.build.json', 'cli/main.ts', 'deploy/router.yaml', 'sample-services/api/main.ts']) {
     t.notOk(isIgnored(path, ignoreRules), `${path} is in the build context`)
   }
+  t.end()
 })

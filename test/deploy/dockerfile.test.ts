@@ -40,7 +40,7 @@ const runtime = stages.at(-1) as Stage
 const runs = (stage: Stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.rest)
 const packageJson = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8'))
 
-t.test('the Dockerfile: node:24-slim stages, npm ci without dev dependencies, non-root', async (t) => {
+void t.test('the Dockerfile: node:24-slim stages, npm ci without dev dependencies, non-root', (t) => {
   t.ok(stages.length >= 2, 'a build stage and a runtime stage')
   for (const stage of stages) t.equal(stage.image, 'node:24-slim', `stage ${stage.name}: FROM node:24-slim`)
   t.ok(build.name, 'the build stage is named, for COPY --from')
@@ -80,6 +80,7 @@ t.test('the Dockerfile: node:24-slim stages, npm ci without dev dependencies, no
     if (instruction.keyword === 'ENV' || instruction.keyword === 'ARG') t.notMatch(instruction.rest, /TOKEN|SECRET|PASSWORD/i, `line ${instruction.line}: no secret baked in`)
   }
   if (stages.some((s) => s.instructions.some((i) => i.flags.mount))) t.match(text, /^# syntax=docker\/dockerfile:1/, 'RUN --mount needs the dockerfile:1 syntax')
+  t.end()
 })
 
 /** Runs a stage's instructions with /app mapped to a directory of its own. */
@@ -150,7 +151,7 @@ async function replayStage(stage: Stage, index: number, dirs: Map<string, Promis
   return dir
 }
 
-t.test('the image, replayed: it builds, holds only what runs, and runs the mesh', async (t) => {
+void t.test('the image, replayed: it builds, holds only what runs, and runs the mesh', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'switchyard-image-'))
   t.teardown(() => rm(root, { recursive: true, force: true }))
   const log: string[] = []

@@ -15,7 +15,7 @@ duration.observe({ version: 'v1' }, 0.5)
 odd.set({ path: 'C:\\dir "x"\nnext' }, 7)
 const text = await registry.metrics()
 
-t.test('metric: the sum of the samples whose labels include the given ones', async (t) => {
+void t.test('metric: the sum of the samples whose labels include the given ones', (t) => {
   const cases: { name: string; labels?: Record<string, string>; value: number }[] = [
     { name: 'requests_total', labels: { service: 'api', version: 'v1', code: '200' }, value: 3 },
     { name: 'requests_total', labels: { version: 'v2' }, value: 5 },
@@ -29,13 +29,15 @@ t.test('metric: the sum of the samples whose labels include the given ones', asy
     { name: 'odd', labels: { path: 'C:\\dir "x"\nnext' }, value: 7 }
   ]
   for (const { name, labels, value } of cases) t.equal(metric(text, name, labels), value, `${name} ${JSON.stringify(labels ?? {})}`)
+  t.end()
 })
 
-t.test('samples: one per sample line, with its series key', async (t) => {
+void t.test('samples: one per sample line, with its series key', (t) => {
   t.same(samples('# HELP x help\n# TYPE x counter\nx{a="1"} 2\ny 3 1395066363000\nz +Inf\n\n'), [
     { name: 'x', labels: { a: '1' }, value: 2, series: 'x{a="1"}' },
     { name: 'y', labels: {}, value: 3, series: 'y{}' },
     { name: 'z', labels: {}, value: Infinity, series: 'z{}' }
   ])
   t.equal(samples(text).filter((sample) => sample.name === 'duration_seconds_bucket').length, 3)
+  t.end()
 })

@@ -33,7 +33,7 @@ const cases: { name: string; mode: string; signals: NodeJS.Signals[]; code: numb
 ]
 
 for (const c of cases) {
-  t.test(c.name, async (t) => {
+  void t.test(c.name, async (t) => {
     const child = run(c.mode)
     t.teardown(() => child.kill('SIGKILL'))
     await child.waitForOutput('ready')

@@ -30,8 +30,9 @@ class ManualSession implements BrokerSession {
     return new Promise((confirm, refuse) => this.publishes.push({ queue, confirm, refuse }))
   }
 
-  async consume(_queue: string, _prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+  consume(_queue: string, _prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
     this.onDelivery = onDelivery
+    return Promise.resolve()
   }
 
   ack(tag: number, multiple: boolean): void {
@@ -85,7 +86,7 @@ async function relayOn(t: Test): Promise<{ session: ManualSession; errors: Error
   return { session, errors }
 }
 
-t.test('a burst of confirms is acknowledged with one multiple ack, once the burst is handled', async (t) => {
+void t.test('a burst of confirms is acknowledged with one multiple ack, once the burst is handled', async (t) => {
   const { session } = await relayOn(t)
   session.deliver(Array.from({ length: 100 }, (_, index) => index + 1))
   await nextTurn()
@@ -96,7 +97,7 @@ t.test('a burst of confirms is acknowledged with one multiple ack, once the burs
   t.same(session.settlements, ['ack 100 multiple'])
 })
 
-t.test('confirms out of order: nothing is acknowledged past an unconfirmed delivery', async (t) => {
+void t.test('confirms out of order: nothing is acknowledged past an unconfirmed delivery', async (t) => {
   const { session } = await relayOn(t)
   session.deliver([1, 2, 3])
   await nextTurn()
@@ -109,7 +110,7 @@ t.test('confirms out of order: nothing is acknowledged past an unconfirmed deliv
   t.same(session.settlements, ['ack 3 multiple'])
 })
 
-t.test('a refused publish is nacked at once, and no ack names it', async (t) => {
+void t.test('a refused publish is nacked at once, and no ack names it', async (t) => {
   const { session, errors } = await relayOn(t)
   session.deliver([1, 2, 3, 4])
   await nextTurn()

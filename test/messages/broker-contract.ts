@@ -59,7 +59,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     }
   }
 
-  t.test('publish resolves on confirm and consume delivers the message intact', async (t) => {
+  void t.test('publish resolves on confirm and consume delivers the message intact', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const queue = await f.queue(session)
@@ -97,7 +97,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     session.ack(delivery.tag, false)
   })
 
-  t.test('one queue delivers in publish order', async (t) => {
+  void t.test('one queue delivers in publish order', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const queue = await f.queue(session)
@@ -112,7 +112,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     session.ack(last.tag, true)
   })
 
-  t.test('prefetch limits unacknowledged deliveries per consumer', async (t) => {
+  void t.test('prefetch limits unacknowledged deliveries per consumer', async (t) => {
     const f = fixture(t)
     const a = await f.session()
     const queue = await f.queue(a)
@@ -135,7 +135,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     t.same(first.deliveries.slice(3).map(text), ['m10', 'm11', 'm12'], 'again exactly prefetch-many, in order')
   })
 
-  t.test('ack with multiple acknowledges every earlier delivery', async (t) => {
+  void t.test('ack with multiple acknowledges every earlier delivery', async (t) => {
     const f = fixture(t)
     const a = await f.session()
     const queue = await f.queue(a)
@@ -155,7 +155,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     b.ack((again.deliveries[1] as Delivery).tag, true)
   })
 
-  t.test('nack with requeue gives the message back, marked redelivered', async (t) => {
+  void t.test('nack with requeue gives the message back, marked redelivered', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const queue = await f.queue(session)
@@ -173,7 +173,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     session.ack(second.tag, false)
   })
 
-  t.test("nack without requeue dead-letters to the queue's deadLetterQueue", async (t) => {
+  void t.test("nack without requeue dead-letters to the queue's deadLetterQueue", async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const dlq = await f.queue(session, undefined, 'dlq')
@@ -192,7 +192,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     session.ack(deadDelivery.tag, false)
   })
 
-  t.test('a queue with messageTtlMs moves expired messages to its deadLetterQueue (delayed requeue)', async (t) => {
+  void t.test('a queue with messageTtlMs moves expired messages to its deadLetterQueue (delayed requeue)', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const target = await f.queue(session, undefined, 'target')
@@ -209,7 +209,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     session.ack((received.deliveries[2] as Delivery).tag, true)
   })
 
-  t.test('closing a session returns its unacknowledged messages, redelivered, to another session', async (t) => {
+  void t.test('closing a session returns its unacknowledged messages, redelivered, to another session', async (t) => {
     const f = fixture(t)
     const a = await f.session()
     const queue = await f.queue(a)
@@ -228,7 +228,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     b.ack((again.deliveries[2] as Delivery).tag, true)
   })
 
-  t.test('two consumers on one session, started together, are acknowledged independently', async (t) => {
+  void t.test('two consumers on one session, started together, are acknowledged independently', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const q1 = await f.queue(session, undefined, 'one')
@@ -246,7 +246,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     t.equal(ended, 'open', 'the session did not end')
   })
 
-  t.test('a multiple ack covers its own consumer only, never another queue consumed in the session', async (t) => {
+  void t.test('a multiple ack covers its own consumer only, never another queue consumed in the session', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const q1 = await f.queue(session, undefined, 'mine')
@@ -273,7 +273,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     for (const delivery of [...back.deliveries, ...mine.deliveries]) checker.ack(delivery.tag, false)
   })
 
-  t.test('declaring a queue again with other options fails and ends the session; the same options are fine', async (t) => {
+  void t.test('declaring a queue again with other options fails and ends the session; the same options are fine', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const queue = await f.queue(session, { messageTtlMs: 60_000 }, 'redeclare')
@@ -287,7 +287,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     t.pass('a new session declares it with its own options')
   })
 
-  t.test('ended resolves on close, and a closed session refuses work', async (t) => {
+  void t.test('ended resolves on close, and a closed session refuses work', async (t) => {
     const f = fixture(t)
     const session = await f.session()
     const queue = await f.queue(session)
@@ -302,7 +302,7 @@ export function brokerContract(t: Test, target: ContractTarget): void {
     await t.rejects(session.declareQueue(uniqueName('contract-never-')), 'declare after close rejects')
   })
 
-  t.test('a dropped connection ends the session with an error and returns its messages', async (t) => {
+  void t.test('a dropped connection ends the session with an error and returns its messages', async (t) => {
     const f = fixture(t)
     const a = await f.session()
     const queue = await f.queue(a)

@@ -108,7 +108,7 @@ async function setUp(t: Test) {
 
 const config = (topic: string) => parseMessageRouterConfig({ topics: [{ name: topic, service: SERVICE }], reconnect: { initialDelayMs: 50, maxDelayMs: 500 } }, 'test')
 
-t.test('RabbitMQ faults', async (t) => {
+void t.test('RabbitMQ faults', async (t) => {
   const reg: TestRegistry = await setUp(t)
   const vhost = testVhost()
   const adapter = new RabbitMqAdapter(vhost.url)
@@ -121,7 +121,7 @@ t.test('RabbitMQ faults', async (t) => {
     await vhost.destroy()
   })
 
-  t.test('/readyz is 503 until the broker is connected', async (t) => {
+  void t.test('/readyz is 503 until the broker is connected', async (t) => {
     const topic = uniqueName()
     topics.push(topic)
     // The vhost does not exist yet: the broker refuses the connection.
@@ -144,7 +144,7 @@ t.test('RabbitMQ faults', async (t) => {
     t.equal(metric(await scrape(running.adminUrl), 'switchyard_broker_connected'), 1)
   })
 
-  t.test('connections closed by the broker mid-stream: nothing lost', async (t) => {
+  void t.test('connections closed by the broker mid-stream: nothing lost', async (t) => {
     await vhost.ensure()
     const topic = uniqueName()
     topics.push(topic)
@@ -170,7 +170,7 @@ t.test('RabbitMQ faults', async (t) => {
     assertNothingLost(t, tally, redeliveries)
   })
 
-  t.test('the message router process killed with SIGKILL mid-stream and started again: nothing lost', async (t) => {
+  void t.test('the message router process killed with SIGKILL mid-stream and started again: nothing lost', async (t) => {
     await vhost.ensure()
     const topic = uniqueName()
     topics.push(topic)

@@ -15,7 +15,7 @@ function brokerWithTtl(ttlMs: number, timers: Timers & { now: () => number } = n
   return broker
 }
 
-t.test('messages expire exactly when their TTL runs out, in order, into the dead-letter queue', async (t) => {
+void t.test('messages expire exactly when their TTL runs out, in order, into the dead-letter queue', (t) => {
   const clock = new FakeTimers(0)
   const broker = brokerWithTtl(10, clock)
   const steps: { at: number; enqueue?: string; waiting: string[]; expired: string[] }[] = [
@@ -37,9 +37,10 @@ t.test('messages expire exactly when their TTL runs out, in order, into the dead
     t.equal(broker.depth('waiting'), step.waiting.length, `at ${step.at} ms: still waiting`)
   }
   t.equal(clock.nextDue, undefined, 'no timer left once the queue is empty')
+  t.end()
 })
 
-t.test('the dead-lettered message names the queue it expired in', async (t) => {
+void t.test('the dead-lettered message names the queue it expired in', (t) => {
   const clock = new FakeTimers(0)
   const broker = brokerWithTtl(2, clock)
   broker.enqueue('waiting', message('x'))
@@ -47,9 +48,10 @@ t.test('the dead-lettered message names the queue it expired in', async (t) => {
   const dead = broker.drain('expired')
   t.same(bodies(dead), ['x'])
   t.same(dead[0]?.headers, { id: 'x', 'x-first-death-queue': 'waiting' })
+  t.end()
 })
 
-t.test('a timer that fires before its message is due (real timers can, by up to a ms) re-arms instead of losing it', async (t) => {
+void t.test('a timer that fires before its message is due (real timers can, by up to a ms) re-arms instead of losing it', (t) => {
   const clock = new FakeTimers(0)
   // The first timer fires 1 ms early, as a monotonic timer can against a wall clock.
   let armed = 0
@@ -64,9 +66,10 @@ t.test('a timer that fires before its message is due (real timers can, by up to 
   t.equal(broker.depth('expired'), 0, 'not before it is due')
   clock.advance(1)
   t.same(bodies(broker.drain('expired')), ['late'], 'at its due time, by the next timer')
+  t.end()
 })
 
-t.test('a requeued message no longer expires; close() stops every timer', async (t) => {
+void t.test('a requeued message no longer expires; close() stops every timer', (t) => {
   const clock = new FakeTimers(0)
   const broker = brokerWithTtl(5, clock)
   broker.requeue('waiting', message('returned'))
@@ -79,9 +82,10 @@ t.test('a requeued message no longer expires; close() stops every timer', async 
   t.equal(clock.nextDue, undefined, 'the pending expiry timer is cleared')
   clock.advance(100)
   t.equal(broker.depth('expired'), 0)
+  t.end()
 })
 
-t.test('errors carry stable codes', async (t) => {
+void t.test('errors carry stable codes', async (t) => {
   const cases: { name: string; act: () => unknown; code: string }[] = [
     { name: 'a queue redeclared with other arguments', act: () => brokerWithTtl(10).declare('waiting', { messageTtlMs: 20 }), code: 'QUEUE_ARGUMENTS_CONFLICT' },
     { name: 'publishing to a queue nobody declared', act: () => new MemoryBroker().enqueue('nowhere', message('m')), code: 'QUEUE_NOT_FOUND' },

@@ -4,16 +4,17 @@ import { RabbitMqAdapter } from '../../router/messages/brokers/rabbitmq-broker.j
 import { AMQP_URL, deleteQueues, ensureRabbitMq } from './helpers.js'
 import { relayBehaviour } from './relay-behaviour.js'
 
-t.test('in-memory broker', async (t) => {
+void t.test('in-memory broker', (t) => {
   relayBehaviour(t, {
     broker: 'memory',
     // A broker per scenario; the router and the reader share it through one adapter.
     newAdapter: () => new MemoryBrokerAdapter(),
     deleteQueues: async () => {}
   })
+  t.end()
 })
 
-t.test('RabbitMQ', async (t) => {
+void t.test('RabbitMQ', async (t) => {
   await ensureRabbitMq()
   relayBehaviour(t, {
     broker: AMQP_URL,

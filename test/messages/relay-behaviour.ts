@@ -168,7 +168,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     await waitFor(async () => ((await get(`${s.running.adminUrl}/readyz`)).status === 200 ? true : undefined), '/readyz to answer 200', 20_000)
   }
 
-  t.test('/readyz is 503 until the first routing table, then 200 with the broker connected', async (t) => {
+  void t.test('/readyz is 503 until the first routing table, then 200 with the broker connected', async (t) => {
     const port = await freePort()
     const s = await scenario(t, { registryUrl: `http://127.0.0.1:${port}` })
     const before = await get(`${s.running.adminUrl}/readyz`)
@@ -187,7 +187,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(s.running.router.connected, true)
   })
 
-  t.test('splits 10,000 messages 90/10 within one percentage point; /routes and /metrics tell', async (t) => {
+  void t.test('splits 10,000 messages 90/10 within one percentage point; /routes and /metrics tell', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'], weights: { v1: 90, v2: 10 } })
     await ready(s)
     const routes = await get(`${s.running.adminUrl}/routes`)
@@ -251,7 +251,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(metric(metrics, 'switchyard_broker_connected'), 1)
   })
 
-  t.test('x-switchyard-version reaches a version at 0%; an unknown one waits and is dead-lettered', async (t) => {
+  void t.test('x-switchyard-version reaches a version at 0%; an unknown one waits and is dead-lettered', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'] })
     await ready(s)
     const routes = await get(`${s.running.adminUrl}/routes`)
@@ -287,7 +287,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(dead.headers[MessageHeader.attempts], 2, 'it waited maxAttempts - 1 times first')
   })
 
-  t.test('a sticky key keeps its version and its order', async (t) => {
+  void t.test('a sticky key keeps its version and its order', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'], weights: { v1: 50, v2: 50 } })
     await ready(s)
     const v1 = await s.read('v1')
@@ -317,7 +317,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.ok(v1.deliveries.length > 0 && v2.deliveries.length > 0, 'the keys spread over both versions')
   })
 
-  t.test('a weight change mid-stream is picked up', async (t) => {
+  void t.test('a weight change mid-stream is picked up', async (t) => {
     const s = await scenario(t, { versions: ['v1', 'v2'], weights: { v1: 90, v2: 10 } })
     await ready(s)
     const v1 = await s.read('v1')
@@ -350,7 +350,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.ok(Math.abs(percent(early(v2), 1_000) - 10) <= 1, `the first 1,000 went 90/10 (v2 ${percent(early(v2), 1_000).toFixed(1)}%)`)
   })
 
-  t.test('poison messages go to the dead-letter queue with the reason', async (t) => {
+  void t.test('poison messages go to the dead-letter queue with the reason', async (t) => {
     const s = await scenario(t, { versions: ['v1'] })
     await ready(s)
     const v1 = await s.read('v1')
@@ -392,7 +392,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(metric(metrics, 'switchyard_messages_total', { topic: s.topic, version: '', outcome: 'dead-lettered' }), poison.length)
   })
 
-  t.test('an unroutable message waits, and after maxAttempts goes to the dead-letter queue', async (t) => {
+  void t.test('an unroutable message waits, and after maxAttempts goes to the dead-letter queue', async (t) => {
     const s = await scenario(t, { service: 'ghost-worker' })
     await ready(s)
     const dlq = await s.read('dlq')
@@ -412,7 +412,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(metric(metrics, 'switchyard_messages_dead_lettered_total', { topic: s.topic, reason: 'no-routable-version' }), count)
   })
 
-  t.test('an unroutable message that becomes routable while it waits is delivered', async (t) => {
+  void t.test('an unroutable message that becomes routable while it waits is delivered', async (t) => {
     const s = await scenario(t, { service: 'late-worker', config: { maxAttempts: 1_000 } })
     await ready(s)
     const v1 = await s.read('v1')
@@ -433,7 +433,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(dlq.deliveries.length, 0)
   })
 
-  t.test('stopping while the broker connection is being set up completes, and nothing consumes afterwards', async (t) => {
+  void t.test('stopping while the broker connection is being set up completes, and nothing consumes afterwards', async (t) => {
     const topic = uniqueName()
     const adapter = target.newAdapter()
     t.teardown(() => target.deleteQueues(topicQueueNames(topic)))
@@ -462,7 +462,7 @@ export function relayBehaviour(t: Test, target: RelayTarget): void {
     t.equal(read.deliveries.length, 20, 'all of them reached the reader, none the stopped router')
   })
 
-  t.test('POST /v1/topics/:topic/messages', async (t) => {
+  void t.test('POST /v1/topics/:topic/messages', async (t) => {
     const s = await scenario(t, { versions: ['v1'] })
     await ready(s)
     const v1 = await s.read('v1')

@@ -134,7 +134,7 @@ function errorBody(reply: Answer): { code?: unknown; message?: unknown } {
   return (reply.json ?? {}) as { code?: unknown; message?: unknown }
 }
 
-t.test('set-up: services api and other, each with an instance of v1', async (t) => {
+void t.test('set-up: services api and other, each with an instance of v1', async (t) => {
   for (const service of BOTH) {
     const registered = await reg.call('POST', `/v1/services/${service}/instances`, {
       token: 'admin',
@@ -151,7 +151,7 @@ for (const route of routes) {
   const services = route.path.includes(':service') ? BOTH : [undefined]
   for (const service of services) {
     const routeName = `${route.method} ${route.path.replace(':service', service ?? ':service').replace(':id', 'target')}`
-    t.test(routeName, async (t) => {
+    void t.test(routeName, async (t) => {
       for (const caller of callers) {
         const outcome = expected(caller, route.permission, service)
         const label = `${caller.name}: ${routeName}`
@@ -196,14 +196,14 @@ for (const route of routes) {
   }
 }
 
-t.test('the matrix covered every route and caller', async (t) => {
+void t.test('the matrix covered every route and caller', async (t) => {
   t.equal(matrixCases, callers.length * routes.reduce((sum, route) => sum + (route.path.includes(':service') ? 2 : 1), 0))
   // every destroyed watch stream is gone on the server side too
   await waitFor(async () => ((await send('GET', '/metrics', undefined)).text.match(/^switchyard_registry_watchers 0$/m) ? true : undefined), 'watch streams to close')
   t.pass('no watch stream is left open')
 })
 
-t.test('health, readiness and metrics are public whatever the Authorization header', async (t) => {
+void t.test('health, readiness and metrics are public whatever the Authorization header', async (t) => {
   for (const path of ['/healthz', '/readyz', '/metrics']) {
     for (const caller of callers) {
       const reply = await send('GET', path, caller.authorization)
@@ -215,7 +215,7 @@ t.test('health, readiness and metrics are public whatever the Authorization head
   t.match(health.json, { status: 'ok', revision: Number })
 })
 
-t.test('no token appears in the logs or the metrics', async (t) => {
+void t.test('no token appears in the logs or the metrics', async (t) => {
   const metrics = await send('GET', '/metrics', undefined)
   t.equal(metrics.status, 200)
   t.match(metrics.text, /switchyard_registry_http_request_duration_seconds_count\{[^}]*code="403"/, 'the metrics saw the refused requests')

@@ -125,7 +125,7 @@ async function filesOf(dir: string): Promise<Record<string, string>> {
   return out
 }
 
-t.test('acknowledged weights and instances survive SIGKILL', async (t) => {
+void t.test('acknowledged weights and instances survive SIGKILL', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startRegistry(t, dataDir)
 
@@ -205,7 +205,7 @@ interface ServiceLog {
   unanswered: Record<string, number> | undefined
 }
 
-t.test('every PUT acknowledged before a SIGKILL under concurrent writes is reflected after restart', async (t) => {
+void t.test('every PUT acknowledged before a SIGKILL under concurrent writes is reflected after restart', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startRegistry(t, dataDir)
   const services = Array.from({ length: 50 }, (_, i) => `svc-${i}`)
@@ -275,7 +275,7 @@ t.test('every PUT acknowledged before a SIGKILL under concurrent writes is refle
   t.ok(next.json.revision > overall.json.revision, 'the restarted registry keeps counting up')
 })
 
-t.test('a corrupt journal stops start-up with one clear line and changes nothing', async (t) => {
+void t.test('a corrupt journal stops start-up with one clear line and changes nothing', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startRegistry(t, dataDir)
   for (let i = 1; i <= 5; i++) t.equal((await api(first.url, 'PUT', `/v1/services/api/weights${PRE_PROVISION}`, { weights: { v1: 100 - i, v2: i } })).status, 200)
@@ -308,7 +308,7 @@ t.test('a corrupt journal stops start-up with one clear line and changes nothing
   t.equal(refused, 'refused', 'nothing is listening')
 })
 
-t.test('SIGTERM closes the registry gracefully with exit code 0', async (t) => {
+void t.test('SIGTERM closes the registry gracefully with exit code 0', async (t) => {
   const dataDir = await tempDir(t)
   const registry = await startRegistry(t, dataDir)
   const set = await api(registry.url, 'PUT', `/v1/services/api/weights${PRE_PROVISION}`, { weights: { v1: 100 } })

@@ -21,7 +21,7 @@ async function instanceIds(reg: TestRegistry, service = 'api'): Promise<string[]
   return (response.json.instances as { id: string }[]).map((instance) => instance.id).sort()
 }
 
-t.test('heartbeats keep an instance alive while the clock moves far past its lease', async (t) => {
+void t.test('heartbeats keep an instance alive while the clock moves far past its lease', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -38,7 +38,7 @@ t.test('heartbeats keep an instance alive while the clock moves far past its lea
   t.equal(view.json.instances[0].lastHeartbeat, new Date(reg.clock.now()).toISOString(), 'lastHeartbeat is the last heartbeat time')
 })
 
-t.test('an instance silent for longer than its lease is evicted, with an instance-removed change', async (t) => {
+void t.test('an instance silent for longer than its lease is evicted, with an instance-removed change', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -68,7 +68,7 @@ t.test('an instance silent for longer than its lease is evicted, with an instanc
   )
 })
 
-t.test('heartbeat for an evicted or unknown instance is 404, and registering again works', async (t) => {
+void t.test('heartbeat for an evicted or unknown instance is 404, and registering again works', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -101,7 +101,7 @@ t.test('heartbeat for an evicted or unknown instance is 404, and registering aga
   t.equal(same.status, 200, 'registering the identical instance once more is 200, not 201')
 })
 
-t.test('DELETE removes an instance at once; a second DELETE is 404', async (t) => {
+void t.test('DELETE removes an instance at once; a second DELETE is 404', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -121,7 +121,7 @@ t.test('DELETE removes an instance at once; a second DELETE is 404', async (t) =
   t.same(await reg.registry.sweep(), { expired: 0, evicted: [], selfPreservation: false }, 'a deregistered instance is never "evicted" later')
 })
 
-t.test('draining status shows in GET /v1/services/api', async (t) => {
+void t.test('draining status shows in GET /v1/services/api', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -150,7 +150,7 @@ t.test('draining status shows in GET /v1/services/api', async (t) => {
   )
 })
 
-t.test('leaseSeconds and renewSeconds are configurable and returned by registration', async (t) => {
+void t.test('leaseSeconds and renewSeconds are configurable and returned by registration', async (t) => {
   const reg = await startTestRegistry({ leaseSeconds: 7, renewSeconds: 2 })
   t.teardown(reg.destroy)
   const created = await reg.call('POST', '/v1/services/api/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 9000 } })
@@ -169,7 +169,7 @@ t.test('leaseSeconds and renewSeconds are configurable and returned by registrat
   t.same(await reg.registry.sweep(), { expired: 1, evicted: [{ service: 'api', id }], selfPreservation: false }, 'evicted just past the 7 s lease')
 })
 
-t.test('self-preservation: many simultaneous expiries evict nothing', async (t) => {
+void t.test('self-preservation: many simultaneous expiries evict nothing', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const ids = Array.from({ length: 10 }, (_, i) => `api-${i}`)
@@ -216,7 +216,7 @@ t.test('self-preservation: many simultaneous expiries evict nothing', async (t) 
   )
 })
 
-t.test('a single expired instance out of three is evicted (min-expired rule)', async (t) => {
+void t.test('a single expired instance out of three is evicted (min-expired rule)', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-a')
@@ -233,7 +233,7 @@ t.test('a single expired instance out of three is evicted (min-expired rule)', a
   t.match(health.json, { selfPreservation: false, instances: 2 })
 })
 
-t.test('expiries of exactly the threshold share are still evicted', async (t) => {
+void t.test('expiries of exactly the threshold share are still evicted', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const ids = Array.from({ length: 20 }, (_, i) => `api-${i}`)
@@ -248,7 +248,7 @@ t.test('expiries of exactly the threshold share are still evicted', async (t) =>
   t.equal((await instanceIds(reg)).length, 17)
 })
 
-t.test('after a restart every persisted instance gets a full lease', async (t) => {
+void t.test('after a restart every persisted instance gets a full lease', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-leases-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const first = await startTestRegistry({ dataDir })

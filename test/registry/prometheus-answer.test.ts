@@ -8,7 +8,7 @@ const vector = (...elements: [Record<string, string>, string][]): QueryData => (
   result: elements.map(([metric, value]) => ({ metric, value: [1796014686.223, value] }))
 })
 
-t.test('queryData: the data of a success, SIGNALS_UNAVAILABLE for anything else', async (t) => {
+void t.test('queryData: the data of a success, SIGNALS_UNAVAILABLE for anything else', (t) => {
   const data = vector([{}, '4'])
   t.same(queryData({ status: 'success', data }, 'requests'), data)
   t.same(queryData({ status: 'success', data: { resultType: 'scalar', result: [1, '2'] }, warnings: ['w'] }, 'requests'), { resultType: 'scalar', result: [1, '2'] })
@@ -29,9 +29,10 @@ t.test('queryData: the data of a success, SIGNALS_UNAVAILABLE for anything else'
   for (const { answer, message } of refused) {
     t.throws(() => queryData(answer, 'requests'), new SwitchyardError('SIGNALS_UNAVAILABLE', message), message.slice(0, 60))
   }
+  t.end()
 })
 
-t.test('singleValue: one number, or undefined when there is none', async (t) => {
+void t.test('singleValue: one number, or undefined when there is none', (t) => {
   const cases: { data: QueryData; expected: number | undefined }[] = [
     { data: { resultType: 'scalar', result: [1, '2.5'] }, expected: 2.5 },
     { data: vector([{}, '40']), expected: 40 },
@@ -48,9 +49,10 @@ t.test('singleValue: one number, or undefined when there is none', async (t) => 
     message: 'the requests query returned 2 series, not one value: aggregate it (sum(...))'
   })
   t.throws(() => singleValue({ resultType: 'matrix', result: [] }, 'requests'), { message: 'the requests query returned a matrix, not one value: make it an instant vector' })
+  t.end()
 })
 
-t.test('labelValues: distinct, non-empty, in version order', async (t) => {
+void t.test('labelValues: distinct, non-empty, in version order', (t) => {
   const data = vector(
     [{ version: 'v1.10' }, '1'],
     [{ version: 'v1.9' }, '1'],
@@ -65,9 +67,10 @@ t.test('labelValues: distinct, non-empty, in version order', async (t) => {
     code: 'SIGNALS_UNAVAILABLE',
     message: 'the versions query returned a scalar, not a vector with a "version" label'
   })
+  t.end()
 })
 
-t.test('prometheusFigures: the figures of the routers source, from single values', async (t) => {
+void t.test('prometheusFigures: the figures of the routers source, from single values', (t) => {
   t.same(prometheusFigures({ requests: 40, errors: 20, p50Ms: 1.2345678, p99Ms: 19, messagesRouted: 10, messagesRejected: 3 }, 120_000), {
     requests: 40,
     rps: 0.333,
@@ -114,4 +117,5 @@ t.test('prometheusFigures: the figures of the routers source, from single values
     { name: 'a window of 0 ms reads as 1 ms', values: { requests: 1 }, windowMs: 0, expect: { rps: 1000 } }
   ]
   for (const { name, values, windowMs, expect } of cases) t.match(prometheusFigures(values, windowMs), expect, name)
+  t.end()
 })

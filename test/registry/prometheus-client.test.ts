@@ -11,7 +11,7 @@ import { loadPrometheusQueries, PrometheusSignals } from '../../registry/signals
 import { DEFAULT_TEMPLATES } from '../../registry/signals/promql-templates.js'
 import { startUpstream } from '../helpers/router-harness.js'
 
-t.test('prometheusEndpoint: credentials become a basic auth header, never part of the URL', async (t) => {
+void t.test('prometheusEndpoint: credentials become a basic auth header, never part of the URL', (t) => {
   const cases: { url: string; queryUrl: string; safeUrl: string; authorization: string | undefined }[] = [
     { url: 'http://127.0.0.1:9090', queryUrl: 'http://127.0.0.1:9090/api/v1/query', safeUrl: 'http://127.0.0.1:9090', authorization: undefined },
     { url: 'http://127.0.0.1:9090/', queryUrl: 'http://127.0.0.1:9090/api/v1/query', safeUrl: 'http://127.0.0.1:9090', authorization: undefined },
@@ -45,9 +45,10 @@ t.test('prometheusEndpoint: credentials become a basic auth header, never part o
     'not in util.inspect'
   )
   t.notMatch(JSON.stringify(new PrometheusClient({ url: 'http://user:secret@prom:9090' })), /secret/, 'not in JSON')
+  t.end()
 })
 
-t.test('loadPrometheusQueries: defaults without a file; an unreadable or invalid file is a ConfigError', async (t) => {
+void t.test('loadPrometheusQueries: defaults without a file; an unreadable or invalid file is a ConfigError', async (t) => {
   t.same(await loadPrometheusQueries(undefined), { templates: DEFAULT_TEMPLATES, topics: {} })
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-queries-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -78,7 +79,7 @@ async function peer(t: Test, handler: (request: IncomingMessage, body: string, r
   return `http://127.0.0.1:${server.port}`
 }
 
-t.test('PrometheusClient: what it sends', async (t) => {
+void t.test('PrometheusClient: what it sends', async (t) => {
   const seen: { method?: string; url?: string; headers?: IncomingMessage['headers']; body?: string } = {}
   const base = await peer(t, (request, body, response) => {
     Object.assign(seen, { method: request.method, url: request.url, headers: request.headers, body })
@@ -95,7 +96,7 @@ t.test('PrometheusClient: what it sends', async (t) => {
   t.same(Object.fromEntries(new URLSearchParams(seen.body)), { query: 'sum(x{a="b"})', time: '1796014686.223' })
 })
 
-t.test('PrometheusClient: every failure is SIGNALS_UNAVAILABLE naming the query and the URL without credentials', async (t) => {
+void t.test('PrometheusClient: every failure is SIGNALS_UNAVAILABLE naming the query and the URL without credentials', async (t) => {
   const answers: Record<string, (response: ServerResponse) => void> = {
     '/html': (response) => response.end('<html>a login page</html>'),
     '/refused': (response) => {

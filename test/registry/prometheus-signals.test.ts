@@ -83,7 +83,7 @@ async function run(t: Test): Promise<void> {
 
   const queries = await loadPrometheusQueries(undefined)
 
-  t.test('figures per version match what was sent', async (t) => {
+  void t.test('figures per version match what was sent', async (t) => {
     const source = new PrometheusSignals({ url, queries })
     const to = Date.now()
     const signals = await source.signals('api', to - 120_000, to)
@@ -105,7 +105,7 @@ async function run(t: Test): Promise<void> {
     t.notOk(source.url.includes(AUTH.password), 'the URL it shows has no password')
   })
 
-  t.test('the routers report the same counts', async (t) => {
+  void t.test('the routers report the same counts', async (t) => {
     // The default source, on the mesh's own registry: both sources count the same answers.
     const reported = await waitFor(async () => {
       const answer = await mesh.reg.call('GET', '/v1/services/api/signals?window=60s', { token: 'reader' })
@@ -114,7 +114,7 @@ async function run(t: Test): Promise<void> {
     t.equal(reported.versions.v2.errors, sent.v2!.errors)
   })
 
-  t.test('GET /v1/services/:service/signals of a registry built with the Prometheus source', async (t) => {
+  void t.test('GET /v1/services/:service/signals of a registry built with the Prometheus source', async (t) => {
     const logs: string[] = []
     const app = await registryApp(() => new PrometheusSignals({ url, queries }), logs)
     t.teardown(() => app.close())
@@ -127,7 +127,7 @@ async function run(t: Test): Promise<void> {
     t.equal(body.versions.v2.errorRatePercent, 50)
   })
 
-  t.test('failures answer 503 SIGNALS_UNAVAILABLE, with no password in messages or logs', async (t) => {
+  void t.test('failures answer 503 SIGNALS_UNAVAILABLE, with no password in messages or logs', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-queries-'))
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     const file = join(dir, 'queries.yaml')
@@ -154,7 +154,7 @@ async function run(t: Test): Promise<void> {
     }
   })
 
-  t.test('message figures per version, summed over the topics the file maps to the service', async (t) => {
+  void t.test('message figures per version, summed over the topics the file maps to the service', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-queries-'))
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     const file = join(dir, 'queries.yaml')
@@ -174,7 +174,7 @@ async function run(t: Test): Promise<void> {
     t.same(unmapped.versions, {}, 'without a topic mapped to it, a service has no message figures')
   })
 
-  t.test('a window counts only what happened in it', async (t) => {
+  void t.test('a window counts only what happened in it', async (t) => {
     // Every earlier request is in a scrape taken before this instant (polled above).
     const from = Date.now()
     const before = { ...sent.v2! }

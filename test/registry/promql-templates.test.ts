@@ -11,7 +11,7 @@ import {
   type TemplateName
 } from '../../registry/signals/promql-templates.js'
 
-t.test('promDuration: whole seconds in s, the rest in ms, at least 1ms', async (t) => {
+void t.test('promDuration: whole seconds in s, the rest in ms, at least 1ms', (t) => {
   const cases: [number, string][] = [
     [60_000, '60s'],
     [1_000, '1s'],
@@ -23,9 +23,10 @@ t.test('promDuration: whole seconds in s, the rest in ms, at least 1ms', async (
     [-5, '1ms']
   ]
   for (const [ms, expected] of cases) t.equal(promDuration(ms), expected, String(ms))
+  t.end()
 })
 
-t.test('escapePromqlString: what a double-quoted PromQL string needs', async (t) => {
+void t.test('escapePromqlString: what a double-quoted PromQL string needs', (t) => {
   const cases: [string, string][] = [
     ['api', 'api'],
     ['a"b', 'a\\"b'],
@@ -34,9 +35,10 @@ t.test('escapePromqlString: what a double-quoted PromQL string needs', async (t)
     ['"}) or vector(1) #', '\\"}) or vector(1) #']
   ]
   for (const [value, expected] of cases) t.equal(escapePromqlString(value), expected, JSON.stringify(value))
+  t.end()
 })
 
-t.test('fillTemplate: placeholders replaced, names escaped, the window as is', async (t) => {
+void t.test('fillTemplate: placeholders replaced, names escaped, the window as is', (t) => {
   const cases: { template: string; values: Record<string, string>; expected: string }[] = [
     { template: 'x{service="{{service}}"}[{{window}}]', values: { service: 'api', window: '60s' }, expected: 'x{service="api"}[60s]' },
     { template: 'x{service="{{ service }}",version="{{version}}"}', values: { service: 'api', version: 'v1.4' }, expected: 'x{service="api",version="v1.4"}' },
@@ -46,15 +48,17 @@ t.test('fillTemplate: placeholders replaced, names escaped, the window as is', a
   ]
   for (const { template, values, expected } of cases) t.equal(fillTemplate(template, values), expected, template)
   t.throws(() => fillTemplate('x{service="{{service}}"}', {}), /no value for \{\{service\}\}/)
+  t.end()
 })
 
-t.test('placeholdersOf: each name once, in order of first use', async (t) => {
+void t.test('placeholdersOf: each name once, in order of first use', (t) => {
   t.same(placeholdersOf('{{version}} {{ service }} {{version}} {{window}}'), ['version', 'service', 'window'])
   t.same(placeholdersOf('sum(x)'), [])
   t.same(placeholdersOf('{{}}'), [''])
+  t.end()
 })
 
-t.test('the default templates, filled', async (t) => {
+void t.test('the default templates, filled', (t) => {
   const values = { service: 'api', version: 'v1', topic: 'orders', window: '60s' }
   const count = (selector: string) => `sum((${selector} - (${selector} offset 60s or ${selector} * 0)) >= 0 or ${selector})`
   const buckets = 'switchyard_request_duration_seconds_bucket{service="api",version="v1"}'
@@ -82,17 +86,19 @@ t.test('the default templates, filled', async (t) => {
       `${name} uses only what it may`
     )
   }
+  t.end()
 })
 
-t.test('parsePrometheusQueries: a file merged over the defaults, topics inverted per service', async (t) => {
+void t.test('parsePrometheusQueries: a file merged over the defaults, topics inverted per service', (t) => {
   const requests = 'sum(increase(http_requests_total{app="{{service}}",track="{{version}}"}[{{window}}]))'
   const parsed = parsePrometheusQueries({ queries: { requests }, topics: { orders: 'orders-worker', returns: 'orders-worker', emails: 'mailer' } }, 'q.yaml')
   t.same(parsed.templates, { ...DEFAULT_TEMPLATES, requests })
   t.same(parsed.topics, { 'orders-worker': ['orders', 'returns'], mailer: ['emails'] })
   for (const empty of [null, undefined, {}]) t.same(parsePrometheusQueries(empty, 'q.yaml'), { templates: DEFAULT_TEMPLATES, topics: {} }, String(empty))
+  t.end()
 })
 
-t.test('parsePrometheusQueries refuses what it cannot use, naming where', async (t) => {
+void t.test('parsePrometheusQueries refuses what it cannot use, naming where', (t) => {
   const cases: { name: string; document: unknown; problems: (string | RegExp)[] }[] = [
     { name: 'unknown top-level key', document: { query: {} }, problems: [/^q\.yaml\/query: /] },
     { name: 'unknown template', document: { queries: { latency: 'x' } }, problems: [/^q\.yaml\/queries\/latency: /] },
@@ -132,4 +138,5 @@ t.test('parsePrometheusQueries refuses what it cannot use, naming where', async 
       problems.forEach((problem, i) => (typeof problem === 'string' ? t.equal(found[i], problem, name) : t.match(found[i], problem, name)))
     }
   }
+  t.end()
 })

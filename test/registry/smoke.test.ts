@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startTestRegistry } from '../helpers/registry-harness.js'
 
-t.test('register, set weights, read them back', async (t) => {
+void t.test('register, set weights, read them back', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const created = await reg.call('POST', '/v1/services/api/instances', { token: 'registrar', body: { version: 'v1.3', host: '127.0.0.1', port: 9001 } })

@@ -17,7 +17,7 @@ async function codeOf(run: () => unknown): Promise<string | undefined> {
   }
 }
 
-t.test('a tokens file with a mistake is refused with a stable code', async (t) => {
+void t.test('a tokens file with a mistake is refused with a stable code', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-tokens-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const cases: [string, string | undefined, string][] = [
@@ -37,7 +37,7 @@ t.test('a tokens file with a mistake is refused with a stable code', async (t) =
   }
 })
 
-t.test('a valid tokens file (YAML or JSON) reads back every entry', async (t) => {
+void t.test('a valid tokens file (YAML or JSON) reads back every entry', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-tokens-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const entries = [
@@ -56,7 +56,7 @@ t.test('a valid tokens file (YAML or JSON) reads back every entry', async (t) =>
   t.equal(tokens.authenticate('not-a-known-token-at-all'), undefined)
 })
 
-t.test('a token set refuses an entry without a secret, and a short admin token', async (t) => {
+void t.test('a token set refuses an entry without a secret, and a short admin token', async (t) => {
   t.equal(await codeOf(() => new TokenSet().add({ name: 'a', role: 'reader' })), 'TOKENS_FILE_INVALID 500')
   t.equal(await codeOf(() => validateAdminToken('short')), 'ADMIN_TOKEN_TOO_SHORT 500')
   t.equal(await codeOf(() => validateAdminToken(secret)), undefined)

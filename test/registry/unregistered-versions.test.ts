@@ -43,7 +43,7 @@ function putWeights(reg: TestRegistry, service: string, weights: Record<string, 
   return reg.call('PUT', `/v1/services/${service}/weights${query}`, { token: 'operator', body: { weights } })
 }
 
-t.test('HTTP: a positive weight for a version with no instance is refused with 409 and changes nothing', async (t) => {
+void t.test('HTTP: a positive weight for a version with no instance is refused with 409 and changes nothing', async (t) => {
   const reg = await apiRegistry(t)
   const set = await putWeights(reg, 'api', { 'v1.3': 90, 'v1.4': 10 })
   t.equal(set.status, 200, 'versions that have instances take weight without a flag')
@@ -75,7 +75,7 @@ t.test('HTTP: a positive weight for a version with no instance is refused with 4
   t.equal(stale.json.code, 'REVISION_MISMATCH')
 })
 
-t.test('HTTP: a split for a service nobody registered is refused', async (t) => {
+void t.test('HTTP: a split for a service nobody registered is refused', async (t) => {
   const reg = await apiRegistry(t)
   const before = await stateOf(reg, 'ghost')
   t.equal(before.weights.status, 404, 'ghost is not known')
@@ -88,7 +88,7 @@ t.test('HTTP: a split for a service nobody registered is refused', async (t) => 
   t.equal((await reg.call('GET', '/v1/services/ghost', { token: 'reader' })).json.code, 'SERVICE_NOT_FOUND')
 })
 
-t.test('HTTP: a weight of 0 for a version with no instance is accepted', async (t) => {
+void t.test('HTTP: a weight of 0 for a version with no instance is accepted', async (t) => {
   const reg = await apiRegistry(t)
   const set = await putWeights(reg, 'api', { 'v1.3': 100, 'v1.4': 0, v9: 0 })
   t.equal(set.status, 200, set.text)
@@ -96,7 +96,7 @@ t.test('HTTP: a weight of 0 for a version with no instance is accepted', async (
   t.same(set.json.weights, { 'v1.3': 100, 'v1.4': 0 }, 'a version with neither weight nor instances is not kept')
 })
 
-t.test('HTTP: a version is registered while it has an instance, even a draining one, and not after its last goes', async (t) => {
+void t.test('HTTP: a version is registered while it has an instance, even a draining one, and not after its last goes', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api', 'v1', 9001)
@@ -113,7 +113,7 @@ t.test('HTTP: a version is registered while it has an instance, even a draining 
   t.same(await stateOf(reg, 'api'), before)
 })
 
-t.test('HTTP: ?allowUnregistered=true pre-provisions; the weight holds once an instance turns up', async (t) => {
+void t.test('HTTP: ?allowUnregistered=true pre-provisions; the weight holds once an instance turns up', async (t) => {
   const reg = await apiRegistry(t)
   const set = await putWeights(reg, 'api', { 'v1.3': 90, 'v1.5': 10 }, '?allowUnregistered=true')
   t.equal(set.status, 200, set.text)
@@ -131,7 +131,7 @@ t.test('HTTP: ?allowUnregistered=true pre-provisions; the weight holds once an i
   t.equal((await putWeights(reg, 'api', { 'v1.3': 50, 'v1.5': 50 })).status, 200, 'and needs no flag from then on')
 })
 
-t.test('HTTP: allowUnregistered must be true or false', async (t) => {
+void t.test('HTTP: allowUnregistered must be true or false', async (t) => {
   const reg = await apiRegistry(t)
   const before = await stateOf(reg, 'api')
   for (const query of ['?allowUnregistered=yes', '?allowUnregistered=1', '?allowUnregistered=', '?allowUnregistered=TRUE', '?allowunregistered=true']) {
@@ -142,7 +142,7 @@ t.test('HTTP: allowUnregistered must be true or false', async (t) => {
   t.same(await stateOf(reg, 'api'), before, 'nothing changed')
 })
 
-t.test('client: setWeights carries the code, and allowUnregistered as an option', async (t) => {
+void t.test('client: setWeights carries the code, and allowUnregistered as an option', async (t) => {
   const reg = await apiRegistry(t)
   const client = new RegistryClient({ url: reg.url, token: TOKENS.operator })
   const error = await client.setWeights('api', { 'v1.3': 90, v9: 10 }).then(
@@ -154,7 +154,7 @@ t.test('client: setWeights carries the code, and allowUnregistered as an option'
   t.same((await client.setWeights('api', { 'v1.3': 90, v9: 10 }, undefined, { allowUnregistered: true })).weights, { 'v1.3': 90, 'v1.4': 0, v9: 10 })
 })
 
-t.test('CLI: weights set refuses an unknown version with the code and the known versions; --allow-unregistered sets it', async (t) => {
+void t.test('CLI: weights set refuses an unknown version with the code and the known versions; --allow-unregistered sets it', async (t) => {
   const reg = await apiRegistry(t)
   const env = { SWITCHYARD_REGISTRY_URL: reg.url, SWITCHYARD_TOKEN: TOKENS.operator }
   const before = await stateOf(reg, 'api')

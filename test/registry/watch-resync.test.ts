@@ -105,7 +105,7 @@ function gapless(events: readonly string[]): boolean {
   return true
 }
 
-t.test('a handler that throws once: the revision does not advance, the watcher resyncs from a snapshot, and the table ends as a fresh one', async (t) => {
+void t.test('a handler that throws once: the revision does not advance, the watcher resyncs from a snapshot, and the table ends as a fresh one', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-0', 'v1')
@@ -132,7 +132,7 @@ t.test('a handler that throws once: the revision does not advance, the watcher r
   t.same(describe(watched.table as RouteTable<string>), await freshTable(t, reg.url, next), 'the table equals a fresh one')
 })
 
-t.test('the revision the watcher reports is the last its handler applied', async (t) => {
+void t.test('the revision the watcher reports is the last its handler applied', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-0', 'v1')
@@ -207,7 +207,7 @@ async function lossyRelay(t: Test, registryUrl: string): Promise<LossyRelay> {
   }
 }
 
-t.test('a gap in the revisions: the watcher applies nothing past it and resyncs by snapshot', async (t) => {
+void t.test('a gap in the revisions: the watcher applies nothing past it and resyncs by snapshot', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-0', 'v1')
@@ -228,7 +228,7 @@ t.test('a gap in the revisions: the watcher applies nothing past it and resyncs 
   t.same(describe(watched.table as RouteTable<string>), await freshTable(t, reg.url, start + 3), 'the table equals a fresh one')
 })
 
-t.test('a gap in the revisions: the route table source resyncs by snapshot and ends with the same table as a fresh one', async (t) => {
+void t.test('a gap in the revisions: the route table source resyncs by snapshot and ends with the same table as a fresh one', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api-0', 'v1')

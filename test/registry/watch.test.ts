@@ -172,7 +172,7 @@ async function churn(reg: TestRegistry): Promise<void> {
   for (let i = 0; i < 4; i++) await setWeights(reg, 'billing', { v1: 100 - i, v2: i })
 }
 
-t.test('the first connect gets a snapshot at the current revision', async (t) => {
+void t.test('the first connect gets a snapshot at the current revision', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0')
@@ -200,7 +200,7 @@ t.test('the first connect gets a snapshot at the current revision', async (t) =>
   t.same(watched.connection, ['connected'])
 })
 
-t.test('changes arrive in revision order with no gaps and the mirror ends equal to GET /v1/services', async (t) => {
+void t.test('changes arrive in revision order with no gaps and the mirror ends equal to GET /v1/services', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-seed')
@@ -225,7 +225,7 @@ t.test('changes arrive in revision order with no gaps and the mirror ends equal 
   t.same([...types].sort(), ['instance-registered', 'instance-removed', 'instance-status-changed', 'weights-changed'], 'every kind of change was seen')
 })
 
-t.test('reconnecting with since gets exactly the missed changes and no snapshot', async (t) => {
+void t.test('reconnecting with since gets exactly the missed changes and no snapshot', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0')
@@ -279,7 +279,7 @@ t.test('reconnecting with since gets exactly the missed changes and no snapshot'
   )
 })
 
-t.test('since older than the hub remembers, or in the future, gets a fresh snapshot', async (t) => {
+void t.test('since older than the hub remembers, or in the future, gets a fresh snapshot', async (t) => {
   const reg = await startTestRegistry({ watchBuffer: 5 })
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0') // revisions 1 and 2
@@ -330,7 +330,7 @@ t.test('since older than the hub remembers, or in the future, gets a fresh snaps
   )
 })
 
-t.test('Last-Event-ID works like since', async (t) => {
+void t.test('Last-Event-ID works like since', async (t) => {
   const reg = await startTestRegistry({ watchBuffer: 5 })
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0')
@@ -377,7 +377,7 @@ t.test('Last-Event-ID works like since', async (t) => {
   )
 })
 
-t.test('20 concurrent watchers all receive the same sequence', async (t) => {
+void t.test('20 concurrent watchers all receive the same sequence', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-seed')
@@ -415,7 +415,7 @@ t.test('20 concurrent watchers all receive the same sequence', async (t) => {
   )
 })
 
-t.test('heartbeat events arrive on an idle stream', async (t) => {
+void t.test('heartbeat events arrive on an idle stream', async (t) => {
   const reg = await startTestRegistry({ heartbeatMs: 50 })
   t.teardown(reg.destroy)
   await register(reg, 'api', 'api-0')
@@ -462,7 +462,7 @@ async function tempDir(t: Test): Promise<string> {
   return dataDir
 }
 
-t.test('a watcher follows its registry through a restart on the same port', async (t) => {
+void t.test('a watcher follows its registry through a restart on the same port', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startTestRegistry({ dataDir })
   t.teardown(first.destroy)
@@ -509,7 +509,7 @@ t.test('a watcher follows its registry through a restart on the same port', asyn
   if (watched.model) t.same(modelState(watched.model), final, 'the mirror matches GET /v1/services after the restart')
 })
 
-t.test('a watcher that missed changes the restarted hub never saw gets a fresh snapshot', async (t) => {
+void t.test('a watcher that missed changes the restarted hub never saw gets a fresh snapshot', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startTestRegistry({ dataDir })
   t.teardown(first.destroy)
@@ -535,7 +535,7 @@ t.test('a watcher that missed changes the restarted hub never saw gets a fresh s
   t.same(watched.errors, [])
 })
 
-t.test('a watcher resumes without a snapshot when nothing changed during a restart', async (t) => {
+void t.test('a watcher resumes without a snapshot when nothing changed during a restart', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startTestRegistry({ dataDir })
   t.teardown(first.destroy)

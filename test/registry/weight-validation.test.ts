@@ -141,7 +141,7 @@ const badWeights: BadRequest[] = [
   { name: 'service with an encoded space', path: '/v1/services/a%20pi/weights', body: { weights: { 'v1.3': 100 } }, status: 400, code: 'VALIDATION_FAILED' }
 ]
 
-t.test('bad weight changes are refused and leave the weights as they were', async (t) => {
+void t.test('bad weight changes are refused and leave the weights as they were', async (t) => {
   const registered = await reg.call('POST', INSTANCES, { token: 'registrar', body: { id: 'api-1', version: 'v1.3', host: '127.0.0.1', port: 9001 } })
   t.equal(registered.status, 201)
   // v1.4 is pre-provisioned (no instance): the refusals below must leave it too
@@ -224,7 +224,7 @@ const badRegistrations: BadRequest[] = [
   { name: 'an existing id under another version', body: { id: 'api-1', version: 'v1.4', host: '127.0.0.1', port: 9001 }, status: 409, code: 'INSTANCE_CONFLICT' }
 ]
 
-t.test('bad registrations are refused and leave the instances as they were', async (t) => {
+void t.test('bad registrations are refused and leave the instances as they were', async (t) => {
   const before = await registryState(reg)
   const instancesBefore = await reg.call('GET', '/v1/services/api', { token: 'reader' })
   t.equal(instancesBefore.json.instances.length, 1, 'one instance of api to protect')
@@ -244,7 +244,7 @@ t.test('bad registrations are refused and leave the instances as they were', asy
   }
 })
 
-t.test('64 versions that add up to 100 are accepted', async (t) => {
+void t.test('64 versions that add up to 100 are accepted', async (t) => {
   // 10,000 basis points over 64 versions: 48 x 1.56 + 16 x 1.57
   const weights = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`v${i}`, i < 48 ? 1.56 : 1.57]))
   // none of them has an instance: pre-provisioned, so only the count is under test
@@ -258,7 +258,7 @@ t.test('64 versions that add up to 100 are accepted', async (t) => {
   t.equal(service.json.versions.length, 64, 'all 64 versions are listed')
 })
 
-t.test('weights with 0.01 precision are accepted exactly', async (t) => {
+void t.test('weights with 0.01 precision are accepted exactly', async (t) => {
   for (const version of ['v1', 'v2']) {
     const registered = await reg.call('POST', '/v1/services/fine/instances', { token: 'registrar', body: { version, host: '127.0.0.1', port: 9100 + Number(version.slice(1)) } })
     t.equal(registered.status, 201)
@@ -279,7 +279,7 @@ t.test('weights with 0.01 precision are accepted exactly', async (t) => {
   }
 })
 
-t.test('If-Match with the current revision, in any accepted spelling, is accepted', async (t) => {
+void t.test('If-Match with the current revision, in any accepted spelling, is accepted', async (t) => {
   for (const spell of [(r: number) => `"${r}"`, (r: number) => String(r), (r: number) => `W/"${r}"`]) {
     const current = await reg.call('GET', '/v1/services/fine/weights', { token: 'reader' })
     const ifMatch = spell(current.json.revision as number)
@@ -290,7 +290,7 @@ t.test('If-Match with the current revision, in any accepted spelling, is accepte
   }
 })
 
-t.test('a version pre-provisioned (allowUnregistered) before any instance of it registers is accepted and listed', async (t) => {
+void t.test('a version pre-provisioned (allowUnregistered) before any instance of it registers is accepted and listed', async (t) => {
   // a service with no instances at all
   const early = await reg.call('PUT', '/v1/services/early/weights?allowUnregistered=true', { token: 'operator', body: { weights: { v2: 100 } } })
   t.equal(early.status, 200)
@@ -317,7 +317,7 @@ t.test('a version pre-provisioned (allowUnregistered) before any instance of it 
   t.same((await reg.call('GET', '/v1/services/early/weights', { token: 'reader' })).json.weights, { v2: 100 })
 })
 
-t.test('versions left out get 0 and stay known while they have instances', async (t) => {
+void t.test('versions left out get 0 and stay known while they have instances', async (t) => {
   const ids: Record<string, string> = {}
   for (const version of ['v1', 'v2']) {
     const registered = await reg.call('POST', '/v1/services/dark/instances', { token: 'registrar', body: { version, host: '127.0.0.1', port: 9300 + Number(version.slice(1)) } })
@@ -351,7 +351,7 @@ t.test('versions left out get 0 and stay known while they have instances', async
   t.same((await reg.call('GET', '/v1/services/dark/weights', { token: 'reader' })).json.weights, { v2: 100 }, 'once its last instance is gone, a version at 0 is gone too')
 })
 
-t.test('metadata within the limits is accepted', async (t) => {
+void t.test('metadata within the limits is accepted', async (t) => {
   const metadata = { ...Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`k${i}`, 'v'])), 'team/owner.name-x_y': 'z'.repeat(256) }
   const registered = await reg.call('POST', '/v1/services/meta/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 9401, metadata } })
   t.equal(registered.status, 201, registered.text.slice(0, 200))

@@ -38,7 +38,7 @@ async function finished(mesh: ProcessMesh, service: string, timeoutMs = 60_000) 
   )
 }
 
-t.test('a healthy canary is promoted through every step, each judged on its own window', async (t) => {
+void t.test('a healthy canary is promoted through every step, each judged on its own window', async (t) => {
   const { mesh, router } = await meshWithApi(t)
   load(t, `${router.proxyUrl}/api/hello`)
   const started = await mesh.client.startRollout('api', { canary: 'v1.4', ...FAST })
@@ -65,7 +65,7 @@ t.test('a healthy canary is promoted through every step, each judged on its own 
   )
 })
 
-t.test('a canary answering 20% errors is rolled back, and every router has it at 0', async (t) => {
+void t.test('a canary answering 20% errors is rolled back, and every router has it at 0', async (t) => {
   const { mesh, router } = await meshWithApi(t, 0.2)
   const second = await mesh.startRouter()
   load(t, `${router.proxyUrl}/api/hello`)
@@ -86,7 +86,7 @@ t.test('a canary answering 20% errors is rolled back, and every router has it at
   t.pass('both routers give the canary nothing')
 })
 
-t.test('without traffic a rollout is never promoted: it pauses with insufficient-traffic', async (t) => {
+void t.test('without traffic a rollout is never promoted: it pauses with insufficient-traffic', async (t) => {
   const { mesh } = await meshWithApi(t)
   await mesh.client.startRollout('api', { canary: 'v1.4', ...FAST, progressDeadlineSeconds: 3 })
   const rollout = await finished(mesh, 'api')
@@ -99,7 +99,7 @@ t.test('without traffic a rollout is never promoted: it pauses with insufficient
   )
 })
 
-t.test('a manual weight change pauses the rollout, naming who made it', async (t) => {
+void t.test('a manual weight change pauses the rollout, naming who made it', async (t) => {
   const { mesh, router } = await meshWithApi(t)
   load(t, `${router.proxyUrl}/api/hello`, 50)
   await mesh.client.startRollout('api', { canary: 'v1.4', ...FAST, intervalSeconds: 30 })
@@ -117,7 +117,7 @@ t.test('a manual weight change pauses the rollout, naming who made it', async (t
   t.equal((again as RegistryRequestError).code, 'ROLLOUT_NOT_ACTIVE')
 })
 
-t.test('a rollout survives a registry crash and continues from its step', async (t) => {
+void t.test('a rollout survives a registry crash and continues from its step', async (t) => {
   const { mesh, router } = await meshWithApi(t)
   load(t, `${router.proxyUrl}/api/hello`)
   await mesh.client.startRollout('api', { canary: 'v1.4', ...FAST, intervalSeconds: 2, steps: [10, 50, 100] })

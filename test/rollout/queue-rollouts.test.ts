@@ -3,7 +3,7 @@ import { LoadGenerator } from '../../cli/load-generator.js'
 import { startProcessMesh } from '../helpers/mesh-processes.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
-t.test('a queue consumer that rejects 30% of messages is rolled back on its reject rate', async (t) => {
+void t.test('a queue consumer that rejects 30% of messages is rolled back on its reject rate', async (t) => {
   const mesh = await startProcessMesh()
   t.teardown(() => mesh.close())
   // One process: the in-memory broker, the message router and orders-worker v1 and v2.

@@ -24,7 +24,7 @@ function report(reg: TestRegistry, appliedRevision: number, services: Record<str
   return reg.call('PUT', '/v1/routers/r1', { token: 'router', body: { kind: 'http', adminUrl: 'http://127.0.0.1:9901', appliedRevision, startedAt, services } })
 }
 
-t.test('bad rollout requests get a 4xx with a code and change nothing', async (t) => {
+void t.test('bad rollout requests get a 4xx with a code and change nothing', async (t) => {
   const reg = await registryWithApi(t)
   const before = await reg.call('GET', '/v1/services/api/weights', { token: 'reader' })
   const cases: { name: string; body: unknown; status: number; code: string; token?: 'reader' | 'apiOperator' | 'registrar'; service?: string }[] = [
@@ -76,7 +76,7 @@ t.test('bad rollout requests get a 4xx with a code and change nothing', async (t
   t.match(third.json.message, /v3 holds 10%/)
 })
 
-t.test('the controller waits for every router, judges one interval, steps; one rollout at a time; durable', async (t) => {
+void t.test('the controller waits for every router, judges one interval, steps; one rollout at a time; durable', async (t) => {
   const reg = await registryWithApi(t)
   const started = await reg.call('POST', '/v1/services/api/rollout', {
     token: 'operator',
@@ -141,7 +141,7 @@ t.test('the controller waits for every router, judges one interval, steps; one r
   t.equal(again.status, 201, 'a finished rollout leaves room for the next')
 })
 
-t.test('notify: every state change is POSTed, retried when the hook fails, and never holds the rollout up', async (t) => {
+void t.test('notify: every state change is POSTed, retried when the hook fails, and never holds the rollout up', async (t) => {
   const received: { event: string; phase: string }[] = []
   let calls = 0
   const hook = createServer((request, response) => {

@@ -4,7 +4,7 @@ import { LATENCY_BUCKETS } from '../../core/signals/counters.js'
 import { startTestMesh } from '../helpers/router-harness.js'
 import { TOKENS, waitFor } from '../helpers/registry-harness.js'
 
-t.test('routers report what they applied and saw; the registry sums it per version', async (t) => {
+void t.test('routers report what they applied and saw; the registry sums it per version', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(() => mesh.close())
   await mesh.addUpstream('api', 'v1')
@@ -47,7 +47,7 @@ t.test('routers report what they applied and saw; the registry sums it per versi
   t.ok(signals.versions.v1.p99Ms > 0)
 })
 
-t.test('reports need the router or admin role, speak only for their own router, and are validated', async (t) => {
+void t.test('reports need the router or admin role, speak only for their own router, and are validated', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(() => mesh.close())
   const report = {

@@ -55,7 +55,7 @@ function run(command: string, env: Record<string, string>, timeoutMs: number): P
   })
 }
 
-t.test("the README's rollout walkthrough: promoted, rolled back on errors, rolled back on rejects", async (t) => {
+void t.test("the README's rollout walkthrough: promoted, rolled back on errors, rolled back on rejects", async (t) => {
   const all = await scenarios()
   t.equal(all.length, 3, 'three scenarios')
   for (const scenario of all) {

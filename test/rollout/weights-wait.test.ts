@@ -2,7 +2,7 @@ import t from 'tap'
 import { runCli } from '../helpers/processes.js'
 import { startProcessMesh } from '../helpers/mesh-processes.js'
 
-t.test('weights set --wait returns once every router applied it, and names a router that did not', async (t) => {
+void t.test('weights set --wait returns once every router applied it, and names a router that did not', async (t) => {
   // A frozen router stays listed (and lagging) for the whole test, however slow the machine.
   const mesh = await startProcessMesh({ registryArgs: ['--router-timeout-seconds', '120'] })
   t.teardown(() => mesh.close())

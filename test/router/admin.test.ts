@@ -17,7 +17,7 @@ import { metric, samples, scrape } from '../helpers/prometheus.js'
 import { testTokenSet, TOKENS, waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh } from '../helpers/router-harness.js'
 
-t.test('health, readiness and /routes of a router with a table', async (t) => {
+void t.test('health, readiness and /routes of a router with a table', async (t) => {
   const mesh = await startTestMesh({
     routes: [
       { match: { pathPrefix: '/api' }, service: 'api', stripPrefix: true, timeoutMs: 1500, retries: 1 },
@@ -57,7 +57,7 @@ t.test('health, readiness and /routes of a router with a table', async (t) => {
   ])
 })
 
-t.test('/readyz says NOT_READY until the first table, then ready', async (t) => {
+void t.test('/readyz says NOT_READY until the first table, then ready', async (t) => {
   const registryPort = await freePort()
   const config = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }] }, 'test')
   const router = await startRouter(
@@ -108,14 +108,14 @@ t.test('/readyz says NOT_READY until the first table, then ready', async (t) => 
   t.equal((await get(`${router.adminUrl}/routes`)).json.registryConnected, true)
 })
 
-t.test('/metrics', async (t) => {
+void t.test('/metrics', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
   t.equal((await mesh.get('/api/hello')).status, 200)
   const metricsUrl = `${mesh.adminUrl}/metrics`
 
-  t.test('has every documented metric', async (t) => {
+  void t.test('has every documented metric', async (t) => {
     const response = await request(metricsUrl)
     t.match(response.headers['content-type'], /^text\/plain/)
     const text = await response.body.text()
@@ -142,7 +142,7 @@ t.test('/metrics', async (t) => {
     t.ok(metric(text, 'switchyard_route_table_last_update_seconds') > 1_600_000_000, 'last update is a unix time in seconds')
   })
 
-  t.test('label values never come from client input', async (t) => {
+  void t.test('label values never come from client input', async (t) => {
     // Create every series these requests can touch, then check that no new one appears.
     await mesh.get('/unrouted-warmup')
     await mesh.get('/api/x', { 'x-switchyard-version': 'warmup' })
@@ -173,8 +173,8 @@ t.test('/metrics', async (t) => {
   })
 })
 
-t.test('config validation', async (t) => {
-  t.test('parseProxyConfig lists each mistake with its path', async (t) => {
+void t.test('config validation', (t) => {
+  void t.test('parseProxyConfig lists each mistake with its path', (t) => {
     const cases: [string, unknown, RegExp][] = [
       ['unknown field', { routez: [] }, /^router\.yaml\/routez: /],
       ['route without match', { routes: [{ service: 'api' }] }, /^router\.yaml\/routes\/0\/match: /],
@@ -204,9 +204,10 @@ t.test('config validation', async (t) => {
       )
       t.match((error as Error | undefined)?.message, /router\.yaml\//, `${name}: the message names the path`)
     }
+    t.end()
   })
 
-  t.test('parseProxyConfig fills in defaults', async (t) => {
+  void t.test('parseProxyConfig fills in defaults', (t) => {
     const config = parseProxyConfig({}, 'empty')
     t.same(config.routes, [])
     t.same(config.timeouts, { connectMs: 2_000, firstByteMs: 30_000, idleMs: 60_000, requestMs: 60_000 })
@@ -216,9 +217,10 @@ t.test('config validation', async (t) => {
     const partial = parseProxyConfig({ timeouts: { connectMs: 100 }, stickyKey: { cookie: 'session' } }, 'partial')
     t.same(partial.timeouts, { connectMs: 100, firstByteMs: 30_000, idleMs: 60_000, requestMs: 60_000 }, 'a partial object keeps the other defaults')
     t.same(partial.stickyKey, { cookie: 'session' }, 'a cookie sticky key gets no header added')
+    t.end()
   })
 
-  t.test('parseRoutesShorthand', async (t) => {
+  void t.test('parseRoutesShorthand', (t) => {
     t.same(parseRoutesShorthand('/api=api,/web=webfront'), [
       { match: { pathPrefix: '/api' }, service: 'api' },
       { match: { pathPrefix: '/web' }, service: 'webfront' }
@@ -255,9 +257,10 @@ t.test('config validation', async (t) => {
       return undefined
     })()
     t.match(error?.problems, [/"oops" is not PATH_PREFIX=SERVICE/], 'the bad entry is named')
+    t.end()
   })
 
-  t.test('loadProxyConfig reads a YAML file and adds shorthand routes after its own', async (t) => {
+  void t.test('loadProxyConfig reads a YAML file and adds shorthand routes after its own', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-router-config-'))
     t.teardown(() => rm(dir, { recursive: true, force: true }))
     const file = join(dir, 'router.yaml')
@@ -307,4 +310,5 @@ t.test('config validation', async (t) => {
     await writeFile(notYaml, 'routes: [unclosed\n')
     await t.rejects(loadProxyConfig({ config: notYaml }), { name: 'ConfigError', message: /cannot read router config/ })
   })
+  t.end()
 })

@@ -62,7 +62,7 @@ async function proxyOnFakeTime(
 /** An upstream that takes the request and never answers. */
 const silent: UpstreamHandler = (req) => req.resume()
 
-t.test('no response head within firstByteMs: 504 UPSTREAM_TIMEOUT at exactly that time, not retried', async (t) => {
+void t.test('no response head within firstByteMs: 504 UPSTREAM_TIMEOUT at exactly that time, not retried', async (t) => {
   const timers = new FakeTimers()
   const arrived = timers.nowMs
   const proxy = await proxyOnFakeTime(t, timers, silent, { timeouts: { firstByteMs: 200 } })
@@ -81,7 +81,7 @@ t.test('no response head within firstByteMs: 504 UPSTREAM_TIMEOUT at exactly tha
   t.equal(timers.nextDue, undefined, 'no timer left behind')
 })
 
-t.test('a route deadline before the first-byte deadline: 504 ROUTE_TIMEOUT at the route deadline', async (t) => {
+void t.test('a route deadline before the first-byte deadline: 504 ROUTE_TIMEOUT at the route deadline', async (t) => {
   const timers = new FakeTimers()
   const arrived = timers.nowMs
   const proxy = await proxyOnFakeTime(t, timers, silent, {
@@ -98,7 +98,7 @@ t.test('a route deadline before the first-byte deadline: 504 ROUTE_TIMEOUT at th
   t.equal(timers.nextDue, undefined, 'no timer left behind')
 })
 
-t.test('a head in time: the timer moves on to the route deadline, which cuts the streaming answer', async (t) => {
+void t.test('a head in time: the timer moves on to the route deadline, which cuts the streaming answer', async (t) => {
   const timers = new FakeTimers()
   const arrived = timers.nowMs
   let upstreamClosedEarly = false

@@ -82,7 +82,7 @@ function writeThenDestroy(socket: Socket, bytes: string): void {
   socket.write(bytes, () => socket.destroy())
 }
 
-t.test('Expect: 100-continue is answered by the router, the upstream gets the body without it', async (t) => {
+void t.test('Expect: 100-continue is answered by the router, the upstream gets the body without it', async (t) => {
   const { mesh, upstream } = await meshWith(t, (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -108,7 +108,7 @@ t.test('Expect: 100-continue is answered by the router, the upstream gets the bo
   t.equal(upstream.hits, 1)
 })
 
-t.test('103 Early Hints before the answer: the client gets the final answer', async (t) => {
+void t.test('103 Early Hints before the answer: the client gets the final answer', async (t) => {
   const { mesh } = await meshWith(t, (req, res) => {
     req.resume()
     res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
@@ -127,7 +127,7 @@ t.test('103 Early Hints before the answer: the client gets the final answer', as
   t.equal(plain.text, 'after the hints')
 })
 
-t.test('the upstream connection breaks after the response head', async (t) => {
+void t.test('the upstream connection breaks after the response head', async (t) => {
   // forwarding.test.ts covers a chunked head from node:http followed by a reset; these are
   // heads with a Content-Length, written and cut at the byte level, with and without
   // `connection: close` (undici reads the end of a close-delimited connection differently).
@@ -169,7 +169,7 @@ t.test('the upstream connection breaks after the response head', async (t) => {
   t.equal(after.text, 'fine')
 })
 
-t.test('a client that goes away before the answer', async (t) => {
+void t.test('a client that goes away before the answer', async (t) => {
   let release: (() => void) | undefined
   let upstreamClosedEarly = false
   const { mesh } = await meshWith(t, (req, res) => {
@@ -202,9 +202,9 @@ t.test('a client that goes away before the answer', async (t) => {
   t.equal(await scrapedMetric(mesh.adminUrl, 'switchyard_requests_total', { ...labels, code: '200' }), 1)
 })
 
-t.test('a 503 with a body is retried on the other instance, and the connection stays usable', async (t) => {
+void t.test('a 503 with a body is retried on the other instance, and the connection stays usable', (t) => {
   for (const size of [16 * KiB, MiB]) {
-    t.test(`${size / KiB} KiB of 503 body`, async (t) => {
+    void t.test(`${size / KiB} KiB of 503 body`, async (t) => {
       const mesh = await startTestMesh()
       t.teardown(mesh.close)
       const good = await mesh.addUpstream('api', 'v1.3')
@@ -237,9 +237,10 @@ t.test('a 503 with a body is retried on the other instance, and the connection s
       else t.ok(badConnections >= 3, `a large one is abandoned: a new upstream connection per attempt (${badConnections})`)
     })
   }
+  t.end()
 })
 
-t.test('a route timeout while the answer streams cuts it, and the route keeps working', async (t) => {
+void t.test('a route timeout while the answer streams cuts it, and the route keeps working', async (t) => {
   const routes = [
     { match: { pathPrefix: '/slow' }, service: 'api', timeoutMs: 300 },
     { match: { pathPrefix: '/api' }, service: 'api' }
@@ -294,7 +295,7 @@ function proxyAppFor(
   return app
 }
 
-t.test('buildProxyApp().inject() reaches the same handler', async (t) => {
+void t.test('buildProxyApp().inject() reaches the same handler', async (t) => {
   const upstream = await startUpstream('v1', 'api-v1-inject', (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -335,7 +336,7 @@ t.test('buildProxyApp().inject() reaches the same handler', async (t) => {
   )
 })
 
-t.test("the router's x-request-id, x-switchyard-version and the upstream's Date, once each", async (t) => {
+void t.test("the router's x-request-id, x-switchyard-version and the upstream's Date, once each", async (t) => {
   const upstreamDate = 'Wed, 21 Oct 2015 07:28:00 GMT'
   const { mesh } = await meshWith(t, (req, res) => {
     req.resume()
@@ -361,7 +362,7 @@ t.test("the router's x-request-id, x-switchyard-version and the upstream's Date,
   }
 })
 
-t.test('the ejection log line names the request that tipped it over', async (t) => {
+void t.test('the ejection log line names the request that tipped it over', async (t) => {
   const upstream = await startUpstream('v1', 'api-v1-failing', (req, res) => {
     req.resume()
     res.statusCode = 500
@@ -383,7 +384,7 @@ t.test('the ejection log line names the request that tipped it over', async (t) 
   t.match(ejected, { service: 'api', version: 'v1', instance: upstream.id, request_id: 'failing-5' }, 'with the request id of the fifth failure')
 })
 
-t.test('server-sent events: the head reaches the client before the first event', async (t) => {
+void t.test('server-sent events: the head reaches the client before the first event', async (t) => {
   let sendEvent: (() => void) | undefined
   const { mesh } = await meshWith(t, (req, res) => {
     req.resume()

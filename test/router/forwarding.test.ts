@@ -66,8 +66,8 @@ const answer500 = (req: http.IncomingMessage, res: http.ServerResponse) => {
   res.end('broken')
 }
 
-t.test('headers the upstream sees', async (t) => {
-  t.test('from an untrusted client', async (t) => {
+void t.test('headers the upstream sees', (t) => {
+  void t.test('from an untrusted client', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -102,7 +102,7 @@ t.test('headers the upstream sees', async (t) => {
     t.equal(seen['x-switchyard-version'], 'v1.3')
   })
 
-  t.test('from a trusted proxy', async (t) => {
+  void t.test('from a trusted proxy', async (t) => {
     const mesh = await startTestMesh({ trustForwardedFrom: ['127.0.0.1/32'] })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -119,7 +119,7 @@ t.test('headers the upstream sees', async (t) => {
     t.equal(plain.json.headers['x-forwarded-for'], '127.0.0.1', 'no chain: just the client')
   })
 
-  t.test('x-request-id', async (t) => {
+  void t.test('x-request-id', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -143,7 +143,7 @@ t.test('headers the upstream sees', async (t) => {
     }
   })
 
-  t.test('hop-by-hop headers of the response are not passed to the client', async (t) => {
+  void t.test('hop-by-hop headers of the response are not passed to the client', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', (req, res) => {
@@ -169,10 +169,11 @@ t.test('headers the upstream sees', async (t) => {
     t.equal(answer.headers['x-switchyard-version'], 'v1.3', 'the router names the version that answered')
     t.match(answer.headers['x-request-id'], /^[0-9a-f-]{36}$/)
   })
+  t.end()
 })
 
-t.test('route rules', async (t) => {
-  t.test('prefix strip and whole-segment prefixes', async (t) => {
+void t.test('route rules', (t) => {
+  void t.test('prefix strip and whole-segment prefixes', async (t) => {
     const mesh = await startTestMesh({ routes: [{ match: { pathPrefix: '/api' }, service: 'api', stripPrefix: true }] })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -193,14 +194,14 @@ t.test('route rules', async (t) => {
     }
   })
 
-  t.test('without stripPrefix the path is kept', async (t) => {
+  void t.test('without stripPrefix the path is kept', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
     t.equal((await mesh.get('/api/x?q=1')).json.path, '/api/x?q=1')
   })
 
-  t.test('host matching', async (t) => {
+  void t.test('host matching', async (t) => {
     const mesh = await startTestMesh({
       routes: [
         { match: { host: 'api.example.com' }, service: 'api' },
@@ -229,10 +230,11 @@ t.test('route rules', async (t) => {
       }
     }
   })
+  t.end()
 })
 
-t.test('timeouts', async (t) => {
-  t.test('no response headers within firstByteMs', async (t) => {
+void t.test('timeouts', (t) => {
+  void t.test('no response headers within firstByteMs', async (t) => {
     const mesh = await startTestMesh({ timeouts: { firstByteMs: 200 } })
     t.teardown(mesh.close)
     const silent = await mesh.addUpstream('api', 'v1.3', (req) => req.resume())
@@ -242,7 +244,7 @@ t.test('timeouts', async (t) => {
     t.equal(silent.hits, 1, 'a timed-out request is not retried')
   })
 
-  t.test('a route timeout', async (t) => {
+  void t.test('a route timeout', async (t) => {
     const mesh = await startTestMesh({
       routes: [
         { match: { pathPrefix: '/slow' }, service: 'api', timeoutMs: 300 },
@@ -306,7 +308,7 @@ t.test('timeouts', async (t) => {
     t.equal(received, 'first part;', 'what was sent before the timeout arrived')
   })
 
-  t.test('connect timeout against a listener that never accepts', async (t) => {
+  void t.test('connect timeout against a listener that never accepts', async (t) => {
     // A child process listens with a tiny backlog and then blocks its event loop for good, so
     // nothing ever accepts: once the kernel's accept queue is full, new connects hang.
     const child: ChildProcess = spawn(
@@ -364,10 +366,11 @@ t.test('timeouts', async (t) => {
     t.equal(answer.json.code, 'UPSTREAM_CONNECT_TIMEOUT')
     t.ok(metric(await scrape(mesh.adminUrl), 'switchyard_upstream_connect_errors_total', { service: 'api', version: 'v1.3' }) >= 1, 'counted as a connect error')
   })
+  t.end()
 })
 
-t.test('retries', async (t) => {
-  t.test('a 503 from one instance is retried on the other for GET', async (t) => {
+void t.test('retries', (t) => {
+  void t.test('a 503 from one instance is retried on the other for GET', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const good = await mesh.addUpstream('api', 'v1.3')
@@ -381,7 +384,7 @@ t.test('retries', async (t) => {
     t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_retries_total', { service: 'api', version: 'v1.3' }), bad.hits, 'one retry per 503')
   })
 
-  t.test('a POST is not retried on 503', async (t) => {
+  void t.test('a POST is not retried on 503', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const first = await mesh.addUpstream('api', 'v1.3', answer503)
@@ -399,7 +402,7 @@ t.test('retries', async (t) => {
     t.ok(metric(await scrape(mesh.adminUrl), 'switchyard_retries_total') >= 1)
   })
 
-  t.test('connection refused is retried for GET and for POST without a body', async (t) => {
+  void t.test('connection refused is retried for GET and for POST without a body', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const good = await mesh.addUpstream('api', 'v1.3')
@@ -417,8 +420,8 @@ t.test('retries', async (t) => {
     t.equal(metric(text, 'switchyard_retries_total'), metric(text, 'switchyard_upstream_connect_errors_total'), 'each refused connect was retried')
   })
 
-  t.test('a POST with a body meeting a refused connection', async (t) => {
-    t.test('is sent whole to the other instance: a body not yet read is replayable', async (t) => {
+  void t.test('a POST with a body meeting a refused connection', (t) => {
+    void t.test('is sent whole to the other instance: a body not yet read is replayable', async (t) => {
       // The router hands undici a lazy view of the body: a refused connection never read a
       // byte of it, so the retry sends it whole to the healthy instance.
       const mesh = await startTestMesh()
@@ -441,7 +444,7 @@ t.test('retries', async (t) => {
       t.equal(metric(text, 'switchyard_retries_total'), refused, 'each refused attempt was retried elsewhere')
     })
 
-    t.test('does not leave the keep-alive connection stuck behind the unread body', async (t) => {
+    void t.test('does not leave the keep-alive connection stuck behind the unread body', async (t) => {
       const mesh = await startTestMesh({
         routes: [
           { match: { pathPrefix: '/dead' }, service: 'dead' },
@@ -465,12 +468,13 @@ t.test('retries', async (t) => {
         await client.close()
       }
     })
+    t.end()
   })
 
-  t.test('retry budget', async (t) => {
+  void t.test('retry budget', (t) => {
     const noEjection = { consecutiveFailures: 100_000 }
 
-    t.test('a zero budget allows no retry: connect failures reach the client', async (t) => {
+    void t.test('a zero budget allows no retry: connect failures reach the client', async (t) => {
       const mesh = await startTestMesh({ retries: { budgetRatio: 0, minPerSecond: 0 }, outlierDetection: noEjection })
       t.teardown(mesh.close)
       await mesh.addUpstream('api', 'v1.3')
@@ -489,7 +493,7 @@ t.test('retries', async (t) => {
       t.equal(metric(text, 'switchyard_retry_budget_exhausted_total', { service: 'api' }), failed, 'every refused retry is counted')
     })
 
-    t.test('a zero budget allows no retry: 503 answers reach the client', async (t) => {
+    void t.test('a zero budget allows no retry: 503 answers reach the client', async (t) => {
       const mesh = await startTestMesh({ retries: { budgetRatio: 0, minPerSecond: 0 }, outlierDetection: noEjection })
       t.teardown(mesh.close)
       await mesh.addUpstream('api', 'v1.3')
@@ -506,7 +510,7 @@ t.test('retries', async (t) => {
       t.equal(metric(text, 'switchyard_retry_budget_exhausted_total', { service: 'api' }), failed, 'every refused retry is counted')
     })
 
-    t.test('a budget of one retry per window: after the first retry no more', async (t) => {
+    void t.test('a budget of one retry per window: after the first retry no more', async (t) => {
       // minPerSecond 0.1 over the 10 s window is exactly one retry
       const mesh = await startTestMesh({ retries: { budgetRatio: 0, minPerSecond: 0.1 }, outlierDetection: noEjection })
       t.teardown(mesh.close)
@@ -524,11 +528,13 @@ t.test('retries', async (t) => {
       t.equal(failed, refused - 1, 'every other refused connect reached the client')
       t.equal(metric(text, 'switchyard_retry_budget_exhausted_total', { service: 'api' }), failed)
     })
+    t.end()
   })
+  t.end()
 })
 
-t.test('outlier detection', async (t) => {
-  t.test('five failures in a row eject an instance', async (t) => {
+void t.test('outlier detection', (t) => {
+  void t.test('five failures in a row eject an instance', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const good = await mesh.addUpstream('api', 'v1.3')
@@ -546,7 +552,7 @@ t.test('outlier detection', async (t) => {
     t.equal(good.hits, goodBefore + 40)
   })
 
-  t.test('at most half of the instances are ejected', async (t) => {
+  void t.test('at most half of the instances are ejected', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const a = await mesh.addUpstream('api', 'v1.3', answer500)
@@ -558,9 +564,10 @@ t.test('outlier detection', async (t) => {
     t.equal(instances.filter((i: any) => i.ejected).length, 1, 'one of two ejected (50% cap)')
     t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_ejections_total'), 1)
   })
+  t.end()
 })
 
-t.test('streaming', async (t) => {
+void t.test('streaming', (t) => {
   function memorySampler() {
     const baseline = process.memoryUsage().rss
     let peak = baseline
@@ -591,7 +598,7 @@ t.test('streaming', async (t) => {
   const total = 100 * MB
   const digest = expectedDigest(total)
 
-  t.test('a 100 MB upload arrives complete without being buffered', async (t) => {
+  void t.test('a 100 MB upload arrives complete without being buffered', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', (req, res) => {
@@ -622,7 +629,7 @@ t.test('streaming', async (t) => {
     }
   })
 
-  t.test('a 100 MB download arrives complete without being buffered', async (t) => {
+  void t.test('a 100 MB download arrives complete without being buffered', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', (req, res) => {
@@ -645,7 +652,7 @@ t.test('streaming', async (t) => {
     t.ok(growth < 64 * MB, `rss grew ${(growth / MB).toFixed(1)} MB (< 64 MB)`)
   })
 
-  t.test('a slow download arrives chunk by chunk', async (t) => {
+  void t.test('a slow download arrives chunk by chunk', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     let written = 0
@@ -682,4 +689,5 @@ t.test('streaming', async (t) => {
     t.ok(writtenAtFirst >= 1 && writtenAtFirst < 10, `the client saw data when the upstream had written ${writtenAtFirst} of 10 chunks`)
     t.equal(text, Array.from({ length: 10 }, (_, i) => `chunk-${i};`).join(''), 'all chunks, in order')
   })
+  t.end()
 })

@@ -8,7 +8,7 @@ const ENCODED_NUL = refused('the path has an encoded NUL (%00)')
 const ESCAPED_SLASH = refused('the path has an encoded slash (%2F or %5C)')
 const FRAGMENT = refused('a request target cannot carry a fragment (#)')
 
-t.test('paths with the default options (normalize, merge slashes, keep escaped slashes)', async (t) => {
+void t.test('paths with the default options (normalize, merge slashes, keep escaped slashes)', (t) => {
   const cases: [target: string, expected: string | { refused: string }][] = [
     // unchanged
     ['/', '/'],
@@ -74,9 +74,10 @@ t.test('paths with the default options (normalize, merge slashes, keep escaped s
     ['/a?q=%zz', '/a?q=%zz']
   ]
   for (const [target, expected] of cases) t.same(normalizePath(target, defaults), expected, `${target} -> ${JSON.stringify(expected)}`)
+  t.end()
 })
 
-t.test('each option on its own', async (t) => {
+void t.test('each option on its own', (t) => {
   const cases: [options: Partial<PathOptions>, target: string, expected: string | { refused: string }][] = [
     // mergeSlashes off: empty segments stay, dot-segments still go
     [{ mergeSlashes: false }, '//admin', '//admin'],
@@ -106,15 +107,17 @@ t.test('each option on its own', async (t) => {
   for (const [options, target, expected] of cases) {
     t.same(normalizePath(target, { ...defaults, ...options }), expected, `${JSON.stringify(options)} ${target} -> ${JSON.stringify(expected)}`)
   }
+  t.end()
 })
 
-t.test('a path with nothing to change is the very same string', async (t) => {
+void t.test('a path with nothing to change is the very same string', (t) => {
   for (const target of ['/api/x', '/static/app.js?v=1', '/a%C3%A9/b', '/.well-known/x']) {
     t.equal(normalizePath(target, defaults), target, target)
   }
+  t.end()
 })
 
-t.test('absolute-form targets (RFC 9112 3.2.2)', async (t) => {
+void t.test('absolute-form targets (RFC 9112 3.2.2)', (t) => {
   const cases: [target: string, expected: { authority: string; target: string } | { refused: string }][] = [
     ['http://evil.example/abs', { authority: 'evil.example', target: '/abs' }],
     ['https://api.example.com:8443/x/y?q=1', { authority: 'api.example.com:8443', target: '/x/y?q=1' }],
@@ -132,9 +135,10 @@ t.test('absolute-form targets (RFC 9112 3.2.2)', async (t) => {
     ['http://a"b/x', refused('an absolute-form target must name a valid host')]
   ]
   for (const [target, expected] of cases) t.same(absoluteForm(target), expected, target)
+  t.end()
 })
 
-t.test('Host lines', async (t) => {
+void t.test('Host lines', (t) => {
   const cases: [raw: string[], expected: boolean][] = [
     [['Host', 'a', 'Accept', '*/*'], true],
     [['accept', '*/*'], true],
@@ -143,4 +147,5 @@ t.test('Host lines', async (t) => {
     [['Hosts', 'a', 'Hos', 'b', 'host', 'c'], true]
   ]
   for (const [raw, expected] of cases) t.equal(hasOneHostAtMost(raw), expected, JSON.stringify(raw))
+  t.end()
 })

@@ -38,7 +38,7 @@ async function waitForMore(load: { completed: number }, count: number): Promise<
   await waitFor(() => (load.completed >= target ? true : undefined), `${count} more requests`, 60_000)
 }
 
-t.test('rolling upgrade under load: v1.3 x3 replaced by v1.4 x3 with zero failed requests', async (t) => {
+void t.test('rolling upgrade under load: v1.3 x3 replaced by v1.4 x3 with zero failed requests', async (t) => {
   const mesh = await startTestMesh()
   const processes: SpawnedProcess[] = []
   t.teardown(async () => {
@@ -76,7 +76,7 @@ t.test('rolling upgrade under load: v1.3 x3 replaced by v1.4 x3 with zero failed
   t.same(routedIds(mesh).sort(), ['new-0', 'new-1', 'new-2'])
 })
 
-t.test('an instance killed with SIGKILL under load: requests still succeed, it is ejected, then evicted', async (t) => {
+void t.test('an instance killed with SIGKILL under load: requests still succeed, it is ejected, then evicted', async (t) => {
   const mesh = await startTestMesh()
   const processes: SpawnedProcess[] = []
   t.teardown(async () => {
@@ -107,7 +107,7 @@ t.test('an instance killed with SIGKILL under load: requests still succeed, it i
   await waitForRouted(mesh, 'api-0', false)
 })
 
-t.test('registry stopped under load: routing goes on, and a change after its restart is applied', async (t) => {
+void t.test('registry stopped under load: routing goes on, and a change after its restart is applied', async (t) => {
   let mesh: TestMesh | undefined = await startTestMesh()
   const processes: SpawnedProcess[] = []
   let restarted: Awaited<ReturnType<typeof startTestRegistry>> | undefined
@@ -151,7 +151,7 @@ t.test('registry stopped under load: routing goes on, and a change after its res
   await closing.close()
 })
 
-t.test('SIGTERM on the router process: in-flight requests finish, then it exits 0', async (t) => {
+void t.test('SIGTERM on the router process: in-flight requests finish, then it exits 0', async (t) => {
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const upstream = await startUpstream('v1.3', 'slow', (req, res) => {

@@ -4,7 +4,7 @@ import { failureBeforeHead } from '../../router/http/upstream-error.js'
 
 const facts = (overrides: Partial<RetryFacts> = {}): RetryFacts => ({ method: 'GET', bodyReplayable: true, retries: 0, maxRetries: 2, ...overrides })
 
-t.test('a 5xx answer', async (t) => {
+void t.test('a 5xx answer', (t) => {
   const cases: [name: string, status: number, facts: RetryFacts, endpoints: number, expected: boolean][] = [
     ['503 GET, two instances', 503, facts(), 2, true],
     ['502 GET', 502, facts(), 2, true],
@@ -24,9 +24,10 @@ t.test('a 5xx answer', async (t) => {
     ['503 on a route without retries', 503, facts({ maxRetries: 0 }), 3, false]
   ]
   for (const [name, status, given, endpoints, expected] of cases) t.equal(retryAfterStatus(status, given, endpoints), expected, name)
+  t.end()
 })
 
-t.test('a failure before any answer', async (t) => {
+void t.test('a failure before any answer', (t) => {
   const failure = (code: string) => failureBeforeHead(code, 'api v1 at 127.0.0.1:1', 1000)
   const cases: [name: string, code: string, facts: RetryFacts, expected: boolean][] = [
     ['refused GET', 'ECONNREFUSED', facts(), true],
@@ -44,4 +45,5 @@ t.test('a failure before any answer', async (t) => {
     ['refused GET on a route without retries', 'ECONNREFUSED', facts({ maxRetries: 0 }), false]
   ]
   for (const [name, code, given, expected] of cases) t.equal(retryAfterFailure(failure(code), given), expected, name)
+  t.end()
 })

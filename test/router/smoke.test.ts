@@ -1,7 +1,7 @@
 import t from 'tap'
 import { startTestMesh } from '../helpers/router-harness.js'
 
-t.test('routes by weight, forces a dark version, answers 404 for no route', async (t) => {
+void t.test('routes by weight, forces a dark version, answers 404 for no route', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')

@@ -3,7 +3,7 @@ import { errorCode, failureBeforeHead, failureMidAnswer } from '../../router/htt
 
 const where = 'api v1.3 at 127.0.0.1:3001'
 
-t.test('a failure before the response head: the answer and what it allows', async (t) => {
+void t.test('a failure before the response head: the answer and what it allows', (t) => {
   const cases: [errorCode: string, answerCode: string, message: string, connectFailed: boolean, neverSent: boolean, timedOut: boolean][] = [
     ['ECONNREFUSED', 'UPSTREAM_UNREACHABLE', `cannot connect to ${where}`, true, true, false],
     ['EHOSTUNREACH', 'UPSTREAM_UNREACHABLE', `cannot connect to ${where}`, true, true, false],
@@ -22,9 +22,10 @@ t.test('a failure before the response head: the answer and what it allows', asyn
   for (const [code, answerCode, message, connectFailed, neverSent, timedOut] of cases) {
     t.same(failureBeforeHead(code, where, 250), { answer: { code: answerCode, message }, connectFailed, neverSent, timedOut }, code || '(no code)')
   }
+  t.end()
 })
 
-t.test('an answer that broke after its head, before any of it went out', async (t) => {
+void t.test('an answer that broke after its head, before any of it went out', (t) => {
   const cases: [code: string, message: string, expected: { code: string; message: string }][] = [
     ['UND_ERR_BODY_TIMEOUT', 'Body Timeout Error', { code: 'UPSTREAM_TIMEOUT', message: 'the upstream stopped sending its response body' }],
     ['UND_ERR_SOCKET', 'other side closed', { code: 'UPSTREAM_RESET', message: 'the upstream answer broke before its body (UND_ERR_SOCKET)' }],
@@ -32,11 +33,13 @@ t.test('an answer that broke after its head, before any of it went out', async (
     ['', 'socket hang up', { code: 'UPSTREAM_RESET', message: 'the upstream answer broke before its body (socket hang up)' }]
   ]
   for (const [code, message, expected] of cases) t.same(failureMidAnswer(code, message), expected, code || message)
+  t.end()
 })
 
-t.test('the code of an error', async (t) => {
+void t.test('the code of an error', (t) => {
   const withCode = (code: unknown) => Object.assign(new Error('x'), { code })
   t.equal(errorCode(withCode('ECONNREFUSED')), 'ECONNREFUSED')
   t.equal(errorCode(new Error('no code')), '')
   t.equal(errorCode(withCode(-111)), '', 'a numeric code is no code of ours')
+  t.end()
 })

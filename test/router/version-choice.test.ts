@@ -87,8 +87,8 @@ async function deregister(mesh: TestMesh, upstream: Upstream): Promise<void> {
   await mesh.waitForRevision(mesh.reg.registry.revision)
 }
 
-t.test('split accuracy over 10,000 requests', async (t) => {
-  t.test('90/10 with smooth round-robin', async (t) => {
+void t.test('split accuracy over 10,000 requests', (t) => {
+  void t.test('90/10 with smooth round-robin', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', tiny)
@@ -100,7 +100,7 @@ t.test('split accuracy over 10,000 requests', async (t) => {
     t.same([...counts.keys()].sort(), ['v1.3', 'v1.4'], 'no other version answered')
   })
 
-  t.test('50/30/20 over three versions', async (t) => {
+  void t.test('50/30/20 over three versions', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', tiny)
@@ -117,7 +117,7 @@ t.test('split accuracy over 10,000 requests', async (t) => {
     }
   })
 
-  t.test('90/10 with weightedChoice: random', async (t) => {
+  void t.test('90/10 with weightedChoice: random', async (t) => {
     const mesh = await startTestMesh({ weightedChoice: 'random' })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3', tiny)
@@ -128,9 +128,10 @@ t.test('split accuracy over 10,000 requests', async (t) => {
     t.ok(Math.abs(share(counts, 'v1.4') - 10) <= 1, `v1.4 got ${share(counts, 'v1.4')}%`)
     t.ok(Math.abs(share(counts, 'v1.3') - 90) <= 1, `v1.3 got ${share(counts, 'v1.3')}%`)
   })
+  t.end()
 })
 
-t.test('forced version', async (t) => {
+void t.test('forced version', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
@@ -164,8 +165,8 @@ t.test('forced version', async (t) => {
   t.equal(vanished.json.code, 'UNKNOWN_VERSION', 'a 0% version without instances is forgotten, so it is unknown')
 })
 
-t.test('forced version restricted', async (t) => {
-  t.test('to trusted networks: ignored from 127.0.0.1', async (t) => {
+void t.test('forced version restricted', (t) => {
+  void t.test('to trusted networks: ignored from 127.0.0.1', async (t) => {
     const mesh = await startTestMesh({ forcedVersion: { allowed: true, trustedNetworks: ['10.0.0.0/8'] } })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -177,7 +178,7 @@ t.test('forced version restricted', async (t) => {
     }
   })
 
-  t.test('to holders of a secret header', async (t) => {
+  void t.test('to holders of a secret header', async (t) => {
     const secret = 'canary-secret-0123456789'
     const mesh = await startTestMesh({ forcedVersion: { allowed: true, secretHeader: { name: 'x-canary-secret', value: secret } } })
     t.teardown(mesh.close)
@@ -197,7 +198,7 @@ t.test('forced version restricted', async (t) => {
     t.notOk(JSON.stringify(right.json.headers).includes(secret), 'the secret value appears in no header the upstream saw')
   })
 
-  t.test('not allowed at all', async (t) => {
+  void t.test('not allowed at all', async (t) => {
     const mesh = await startTestMesh({ forcedVersion: { allowed: false } })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -209,10 +210,11 @@ t.test('forced version restricted', async (t) => {
     const unknown = await mesh.get('/api/x', { 'x-switchyard-version': 'v9.9' })
     t.equal(unknown.status, 200, 'an unknown forced version is not even looked at')
   })
+  t.end()
 })
 
-t.test('sticky keys', async (t) => {
-  t.test('the same key always lands on the same version', async (t) => {
+void t.test('sticky keys', (t) => {
+  void t.test('the same key always lands on the same version', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -239,7 +241,7 @@ t.test('sticky keys', async (t) => {
     t.ok(onCanary > 90 && onCanary < 210, `both versions get keys (${onCanary} of 300 on v1.4)`)
   })
 
-  t.test('ramping the canary up never moves a key off it', async (t) => {
+  void t.test('ramping the canary up never moves a key off it', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -264,7 +266,7 @@ t.test('sticky keys', async (t) => {
     t.ok(moved > 130 && moved < 230, `about 44% of the other keys moved to the canary (${moved} of 400)`)
   })
 
-  t.test('a cookie as the sticky key', async (t) => {
+  void t.test('a cookie as the sticky key', async (t) => {
     const mesh = await startTestMesh({ stickyKey: { cookie: 'session' } })
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -287,10 +289,11 @@ t.test('sticky keys', async (t) => {
     const byHeader = await split(mesh, 100, { concurrency: 1, headers: () => ({ 'x-switchyard-key': 'always-the-same' }) })
     t.same([...byHeader.keys()].sort(), ['v1.3', 'v1.4'], 'x-switchyard-key is ignored under a cookie sticky key')
   })
+  t.end()
 })
 
-t.test('fallback and refusals', async (t) => {
-  t.test('a weighted version without instances sends its share to the others', async (t) => {
+void t.test('fallback and refusals', (t) => {
+  void t.test('a weighted version without instances sends its share to the others', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     await mesh.addUpstream('api', 'v1.3')
@@ -310,7 +313,7 @@ t.test('fallback and refusals', async (t) => {
     t.equal(routes.services.find((s: any) => s.name === 'api').fallbackActive, true, '/routes shows the fallback')
   })
 
-  t.test('no version with weight has an instance', async (t) => {
+  void t.test('no version with weight has an instance', async (t) => {
     const mesh = await startTestMesh()
     t.teardown(mesh.close)
     const stable = await mesh.addUpstream('api', 'v1.3')
@@ -326,7 +329,7 @@ t.test('fallback and refusals', async (t) => {
     t.equal(forced.json.version, 'v1.4', 'the 0% version is still reachable when forced')
   })
 
-  t.test('unknown service and no route', async (t) => {
+  void t.test('unknown service and no route', async (t) => {
     const mesh = await startTestMesh({
       routes: [
         { match: { pathPrefix: '/api' }, service: 'api' },
@@ -343,9 +346,10 @@ t.test('fallback and refusals', async (t) => {
     t.equal(none.json.code, 'ROUTE_NOT_FOUND')
     t.match(none.headers['x-request-id'], /\S/, 'router answers carry a request id too')
   })
+  t.end()
 })
 
-t.test('a weight change through the registry API is applied by the running router', async (t) => {
+void t.test('a weight change through the registry API is applied by the running router', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')

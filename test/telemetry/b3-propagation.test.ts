@@ -14,7 +14,7 @@ await t.test('an unknown propagator name is refused with the names that work', a
 
 const exporter = await startMemoryTracing({ OTEL_PROPAGATORS: 'b3' })
 
-t.test('b3: the router continues a b3 trace and passes the single b3 header on', async (t) => {
+void t.test('b3: the router continues a b3 trace and passes the single b3 header on', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
@@ -26,7 +26,7 @@ t.test('b3: the router continues a b3 trace and passes the single b3 header on',
   t.equal(upstream.traceparent, undefined, 'no W3C header: process.env said tracecontext, the env option said b3')
 })
 
-t.test('b3 with sampled 0: no recorded spans, the trace and the decision still travel', async (t) => {
+void t.test('b3 with sampled 0: no recorded spans, the trace and the decision still travel', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   const upstream = await mesh.addUpstream('api', 'v1.3')
@@ -43,7 +43,7 @@ t.test('b3 with sampled 0: no recorded spans, the trace and the decision still t
   t.same(await recordedBefore(mesh, exporter, traceId, [later, { b3: `${later}-e457b5a2e4d86bd1-1` }]), [], 'no spans recorded for the unsampled request')
 })
 
-t.test('b3: a message through the message router continues the b3 trace', async (t) => {
+void t.test('b3: a message through the message router continues the b3 trace', async (t) => {
   const mesh = await startTestMesh()
   const plane = await startMessagePlane(mesh, exporter)
   t.teardown(async () => {

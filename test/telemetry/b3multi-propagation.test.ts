@@ -6,7 +6,7 @@ import { parentOf, recordedBefore, routeTraced, startMemoryTracing, startMessage
 process.env.OTEL_PROPAGATORS = 'b3multi'
 const exporter = await startMemoryTracing()
 
-t.test('b3multi: the router continues an X-B3-* trace and passes X-B3-* headers on', async (t) => {
+void t.test('b3multi: the router continues an X-B3-* trace and passes X-B3-* headers on', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
@@ -19,7 +19,7 @@ t.test('b3multi: the router continues an X-B3-* trace and passes X-B3-* headers 
   t.equal(upstream.traceparent, undefined, 'no W3C header')
 })
 
-t.test("b3multi: stale trace headers of the client never reach the upstream beside the router's", async (t) => {
+void t.test("b3multi: stale trace headers of the client never reach the upstream beside the router's", async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
@@ -40,7 +40,7 @@ t.test("b3multi: stale trace headers of the client never reach the upstream besi
   t.equal(upstream['uber-trace-id'], undefined, "the client's Jaeger header is not passed on")
 })
 
-t.test('b3multi with X-B3-Sampled 0: no recorded spans, the trace and the decision still travel', async (t) => {
+void t.test('b3multi with X-B3-Sampled 0: no recorded spans, the trace and the decision still travel', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   const upstream = await mesh.addUpstream('api', 'v1.3')
@@ -57,7 +57,7 @@ t.test('b3multi with X-B3-Sampled 0: no recorded spans, the trace and the decisi
   t.same(await recordedBefore(mesh, exporter, traceId, [later, laterHeaders]), [], 'no spans recorded for the unsampled request')
 })
 
-t.test('b3multi: a message through the message router continues the X-B3-* trace', async (t) => {
+void t.test('b3multi: a message through the message router continues the X-B3-* trace', async (t) => {
   const mesh = await startTestMesh()
   const plane = await startMessagePlane(mesh, exporter)
   t.teardown(async () => {

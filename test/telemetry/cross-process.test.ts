@@ -21,7 +21,7 @@ async function readyz(url: string): Promise<boolean> {
   )
 }
 
-t.test('webfront -> router -> api, and an order through the message router, each one trace across processes', async (t) => {
+void t.test('webfront -> router -> api, and an order through the message router, each one trace across processes', async (t) => {
   const receiver = await startOtlpReceiver()
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-trace-'))
   const processes: SpawnedProcess[] = []
@@ -116,7 +116,7 @@ t.test('webfront -> router -> api, and an order through the message router, each
   t.equal(ids.get(consumer?.parentSpanId ?? '')?.service, 'webfront', "the consumer's parent is the producer's context (webfront)")
 })
 
-t.test('OTEL_TRACES_EXPORTER=jaeger sends Thrift batches to a Jaeger HTTP endpoint', async (t) => {
+void t.test('OTEL_TRACES_EXPORTER=jaeger sends Thrift batches to a Jaeger HTTP endpoint', async (t) => {
   const receiver = await startOtlpReceiver()
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-jaeger-'))
   t.teardown(async () => {

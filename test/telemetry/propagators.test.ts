@@ -2,7 +2,7 @@ import { context, ROOT_CONTEXT, trace, type TextMapGetter } from '@opentelemetry
 import t from 'tap'
 import { choosePropagators, createPropagator } from '../../telemetry/propagators.js'
 
-t.test('OTEL_PROPAGATORS', async (t) => {
+void t.test('OTEL_PROPAGATORS', (t) => {
   const cases: { given: string | undefined; names: string[] }[] = [
     { given: undefined, names: ['tracecontext', 'baggage'] },
     { given: '', names: ['tracecontext', 'baggage'] },
@@ -13,12 +13,13 @@ t.test('OTEL_PROPAGATORS', async (t) => {
   ]
   for (const { given, names } of cases) t.same(choosePropagators({ OTEL_PROPAGATORS: given }), names, `${given}`)
   t.throws(() => choosePropagators({ OTEL_PROPAGATORS: 'b3,zipkin,xray' }), /zipkin, xray is not supported/)
+  t.end()
 })
 
 const getter: TextMapGetter<Record<string, string>> = { keys: (carrier) => Object.keys(carrier), get: (carrier, key) => carrier[key] }
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
 
-t.test('a carrier without any header the propagators read is not parsed', async (t) => {
+void t.test('a carrier without any header the propagators read is not parsed', async (t) => {
   t.equal(await createPropagator([]), null, 'none: no propagator')
   const cases: { names: string[]; headers: Record<string, string>; traceId: string | undefined }[] = [
     { names: ['tracecontext', 'baggage'], headers: {}, traceId: undefined },
@@ -37,7 +38,7 @@ t.test('a carrier without any header the propagators read is not parsed', async 
   }
 })
 
-t.test('inject and fields pass through', async (t) => {
+void t.test('inject and fields pass through', async (t) => {
   const propagator = await createPropagator(['tracecontext'])
   t.same(propagator?.fields(), ['traceparent', 'tracestate'])
   const span = trace.wrapSpanContext({ traceId, spanId: '00f067aa0ba902b7', traceFlags: 1 })

@@ -16,7 +16,7 @@ const PRODUCER = 3
 const CONSUMER = 4
 const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId
 
-t.test('a routed request: one server span, one client span, attributes and propagation', async (t) => {
+void t.test('a routed request: one server span, one client span, attributes and propagation', async (t) => {
   exporter.reset()
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
@@ -48,7 +48,7 @@ t.test('a routed request: one server span, one client span, attributes and propa
   t.equal(upstream.lastRequest?.headers.traceparent, `00-${traceId}-${client.spanContext().spanId}-01`)
 })
 
-t.test('a retried request: each attempt is its own client span', async (t) => {
+void t.test('a retried request: each attempt is its own client span', async (t) => {
   exporter.reset()
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
@@ -76,7 +76,7 @@ t.test('a retried request: each attempt is its own client span', async (t) => {
   t.equal(failed.status.code, 2, 'the failed attempt is marked as an error')
 })
 
-t.test('a routed message: consumer span under the producer context, producer span injected downstream', async (t) => {
+void t.test('a routed message: consumer span under the producer context, producer span injected downstream', async (t) => {
   exporter.reset()
   const mesh = await startTestMesh()
   const adapter = new MemoryBrokerAdapter()

@@ -4,7 +4,7 @@ import { parentOf, routeTraced, startMemoryTracing } from '../helpers/tracing-ha
 
 const exporter = await startMemoryTracing({ OTEL_PROPAGATORS: 'tracecontext,b3' })
 
-t.test('tracecontext,b3: a W3C request is continued and the upstream gets both traceparent and b3', async (t) => {
+void t.test('tracecontext,b3: a W3C request is continued and the upstream gets both traceparent and b3', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')
@@ -17,7 +17,7 @@ t.test('tracecontext,b3: a W3C request is continued and the upstream gets both t
   t.equal(upstream.b3, `${traceId}-${clientSpan}-1`)
 })
 
-t.test('tracecontext,b3: a b3 request is continued too, and goes on in both formats', async (t) => {
+void t.test('tracecontext,b3: a b3 request is continued too, and goes on in both formats', async (t) => {
   const mesh = await startTestMesh()
   t.teardown(mesh.close)
   await mesh.addUpstream('api', 'v1.3')

@@ -11,7 +11,7 @@ const judge = (canary: VersionFigures, baseline: VersionFigures, analysis: Parti
 
 const SIGNIFICANT = (kind: string, canary: string, baseline: string): string => `${kind} rate ${canary} vs baseline ${baseline}: worse by more than 0.25 pp at 99% confidence`
 
-t.test('a verdict keeps the figures it was made on', async (t) => {
+void t.test('a verdict keeps the figures it was made on', (t) => {
   const verdict = judgeCanary(figuresFor({ ok: 190, errors: 10, latencyMs: 5 }), figuresFor({ ok: 3800, routed: 40, rejected: 1 }), DEFAULT_ANALYSIS)
   t.strictSame(verdict, {
     result: 'failed',
@@ -26,9 +26,10 @@ t.test('a verdict keeps the figures it was made on', async (t) => {
     messagesRouted: 0,
     rejectRatePercent: 0
   })
+  t.end()
 })
 
-t.test('too little data is inconclusive, never passed', async (t) => {
+void t.test('too little data is inconclusive, never passed', (t) => {
   const cases: [string, VersionFigures, VersionFigures, Partial<RolloutAnalysis>, [VerdictResult, string]][] = [
     ['nothing at all', figuresFor({}), figuresFor({ ok: 5000 }), {}, ['inconclusive', 'insufficient data: the canary had 0 requests and 0 messages, 50 needed']],
     [
@@ -55,9 +56,10 @@ t.test('too little data is inconclusive, never passed', async (t) => {
     ['exactly minRequests is judged', figuresFor({ ok: 50 }), figuresFor({ ok: 5000 }), {}, ['passed', 'all checks passed on 50 requests']]
   ]
   for (const [name, canary, baseline, analysis, expected] of cases) t.same(judge(canary, baseline, analysis), expected, name)
+  t.end()
 })
 
-t.test('HTTP errors: an absolute limit, and the same window compared with the baseline', async (t) => {
+void t.test('HTTP errors: an absolute limit, and the same window compared with the baseline', (t) => {
   const cases: [string, VersionFigures, VersionFigures, Partial<RolloutAnalysis>, [VerdictResult, string]][] = [
     [
       '5% (10 of 200) beside 0% (0 of 3800) fails on the absolute limit',
@@ -106,9 +108,10 @@ t.test('HTTP errors: an absolute limit, and the same window compared with the ba
     ['... the default 0.25 pp lets it through', figuresFor({ ok: 9_960, errors: 40 }), figuresFor({ ok: 10_000 }), {}, ['passed', 'all checks passed on 10000 requests']]
   ]
   for (const [name, canary, baseline, analysis, expected] of cases) t.same(judge(canary, baseline, analysis), expected, name)
+  t.end()
 })
 
-t.test('HTTP latency: an absolute p99 limit, and a ratio to the baseline above a floor', async (t) => {
+void t.test('HTTP latency: an absolute p99 limit, and a ratio to the baseline above a floor', (t) => {
   const cases: [string, VersionFigures, VersionFigures, Partial<RolloutAnalysis>, [VerdictResult, string]][] = [
     ['p99 above maxP99Ms', figuresFor({ ok: 100, latencyMs: 600 }), figuresFor({ ok: 100, latencyMs: 600 }), {}, ['failed', 'p99 747.5 ms > 500 ms']],
     [
@@ -177,9 +180,10 @@ t.test('HTTP latency: an absolute p99 limit, and a ratio to the baseline above a
     ]
   ]
   for (const [name, canary, baseline, analysis, expected] of cases) t.same(judge(canary, baseline, analysis), expected, name)
+  t.end()
 })
 
-t.test('queue consumers: the reject rate from messagesRouted and messagesRejected', async (t) => {
+void t.test('queue consumers: the reject rate from messagesRouted and messagesRejected', (t) => {
   const cases: [string, VersionFigures, VersionFigures, Partial<RolloutAnalysis>, [VerdictResult, string]][] = [
     ['5% rejected', figuresFor({ routed: 200, rejected: 10 }), figuresFor({ routed: 3800 }), {}, ['failed', 'reject rate 5% > 1% (10 of 200 messages)']],
     [
@@ -229,9 +233,10 @@ t.test('queue consumers: the reject rate from messagesRouted and messagesRejecte
     ]
   ]
   for (const [name, canary, baseline, analysis, expected] of cases) t.same(judge(canary, baseline, analysis), expected, name)
+  t.end()
 })
 
-t.test('a service with both kinds: each kind with enough data is judged', async (t) => {
+void t.test('a service with both kinds: each kind with enough data is judged', (t) => {
   const cases: [string, VersionFigures, VersionFigures, [VerdictResult, string]][] = [
     ['both good', figuresFor({ ok: 1_000, routed: 1_000 }), figuresFor({ ok: 1_000, routed: 1_000 }), ['passed', 'all checks passed on 1000 requests and 1000 messages']],
     [
@@ -261,4 +266,5 @@ t.test('a service with both kinds: each kind with enough data is judged', async 
     ]
   ]
   for (const [name, canary, baseline, expected] of cases) t.same(judge(canary, baseline), expected, name)
+  t.end()
 })

@@ -1,11 +1,12 @@
 import t from 'tap'
 import { Z_99, canaryWorse } from '../../../core/rollout/proportion-comparison.js'
 
-t.test('Z_99 is the 99th percentile of the standard normal distribution', async (t) => {
+void t.test('Z_99 is the 99th percentile of the standard normal distribution', (t) => {
   t.equal(Z_99, 2.3263478740408408)
+  t.end()
 })
 
-t.test('canaryWorse: Agresti-Caffo one-sided test of canary minus baseline against a margin', async (t) => {
+void t.test('canaryWorse: Agresti-Caffo one-sided test of canary minus baseline against a margin', (t) => {
   // [canary failures, canary total, baseline failures, baseline total, margin, adjusted difference, z, worse]
   const cases: [string, number, number, number, number, number, number, number, boolean][] = [
     ['5% (10 of 200) beside 0% (0 of 3800)', 10, 200, 0, 3800, 0.0025, 11 / 202 - 1 / 3802, 3.2372931917418963, true],
@@ -24,9 +25,11 @@ t.test('canaryWorse: Agresti-Caffo one-sided test of canary minus baseline again
     t.ok(Math.abs(result.z - z) < 1e-9, `${name}: z ${result.z}`)
     t.equal(result.worse, worse, `${name}: worse`)
   }
+  t.end()
 })
 
-t.test('the confidence can be asked for', async (t) => {
+void t.test('the confidence can be asked for', (t) => {
   t.same(canaryWorse(2, 200, 0, 200, 0.0025, 0.5).worse, true, 'z 0.75 beats a one-sided 69%')
   t.same(canaryWorse(2, 200, 0, 200, 0.0025).worse, false, 'not 99%')
+  t.end()
 })

@@ -72,7 +72,7 @@ class Run {
   }
 }
 
-t.test('startRollout asks for the first step and waits for nothing yet', async (t) => {
+void t.test('startRollout asks for the first step and waits for nothing yet', (t) => {
   const spec = specOf()
   const started = startRollout('api', spec, 'alice', T0)
   t.strictSame(started, {
@@ -99,9 +99,10 @@ t.test('startRollout asks for the first step and waits for nothing yet', async (
   t.equal(isActive(started.state), true)
   t.same([...ACTIVE_PHASES], ['progressing', 'paused'])
   t.equal(tickRollout(started.state, { now: T0 + 3_600_000, routersBehind: 0, signals: GOOD }), undefined, 'no window until the weights are written and applied')
+  t.end()
 })
 
-t.test('a good canary walks every step to promoted, each transition asking for its weights', async (t) => {
+void t.test('a good canary walks every step to promoted, each transition asking for its weights', (t) => {
   const run = new Run(specOf())
   const phases: [number, number, number | undefined][] = []
   for (let i = 0; i < 5; i++) {
@@ -168,9 +169,10 @@ t.test('a good canary walks every step to promoted, each transition asking for i
     windowStartedAt: T0 + 1_000,
     at: T0 + 61_000
   })
+  t.end()
 })
 
-t.test('a step passing names the next one; a last step below 100 promotes to 100', async (t) => {
+void t.test('a step passing names the next one; a last step below 100 promotes to 100', (t) => {
   const run = new Run(specOf({ steps: [0.29, 33.33] }))
   const passed = run.step(GOOD)
   t.same(passed?.weights, { 'v1.3': 66.67, 'v1.4': 33.33 })
@@ -184,9 +186,10 @@ t.test('a step passing names the next one; a last step below 100 promotes to 100
     { 'v1.3': 66.67, 'v1.4': 33.33 },
     { 'v1.3': 0, 'v1.4': 100 }
   ])
+  t.end()
 })
 
-t.test('failureLimit failed steps roll back: canary weight 0, baseline 100', async (t) => {
+void t.test('failureLimit failed steps roll back: canary weight 0, baseline 100', (t) => {
   const run = new Run(specOf())
   const first = run.step(BAD)
   t.equal(first?.event, 'step-failed')
@@ -206,9 +209,10 @@ t.test('failureLimit failed steps roll back: canary weight 0, baseline 100', asy
     ]
   )
   t.equal(run.tick(0, GOOD), undefined, 'a finished rollout does not tick')
+  t.end()
 })
 
-t.test('failures count over the whole rollout; failureLimit 1 rolls back on the first', async (t) => {
+void t.test('failures count over the whole rollout; failureLimit 1 rolls back on the first', (t) => {
   const run = new Run(specOf())
   run.step(BAD)
   run.step(GOOD)
@@ -224,9 +228,10 @@ t.test('failures count over the whole rollout; failureLimit 1 rolls back on the 
   const strict = new Run(specOf({ failureLimit: 1 }))
   t.equal(strict.step(BAD)?.event, 'rolled-back')
   t.equal(strict.state.reason, 'rolled back after 1 failed step(s): step 1 (1%): error rate 5% > 1% (10 of 200)')
+  t.end()
 })
 
-t.test('too little data extends the step, looked at again each interval, then pauses insufficient-traffic at the deadline', async (t) => {
+void t.test('too little data extends the step, looked at again each interval, then pauses insufficient-traffic at the deadline', (t) => {
   const run = new Run(specOf())
   run.clock.advance(1_000)
   run.tick(0)
@@ -260,9 +265,10 @@ t.test('too little data extends the step, looked at again each interval, then pa
     [['inconclusive', 1_000, 601_000, 10]]
   )
   t.equal(run.tick(0, GOOD), undefined, 'a paused rollout does not tick')
+  t.end()
 })
 
-t.test('the progress deadline is reached at exactly progressDeadlineSeconds after the step started', async (t) => {
+void t.test('the progress deadline is reached at exactly progressDeadlineSeconds after the step started', (t) => {
   const state: RolloutState = { ...new Run(specOf()).state, awaitingRevision: null, windowStartedAt: T0 }
   const cases: [string, number, number, string | undefined][] = [
     ['last look 60 s before the deadline, a look at the deadline pauses', T0 + 540_000, T0 + 600_000, 'paused'],
@@ -272,9 +278,10 @@ t.test('the progress deadline is reached at exactly progressDeadlineSeconds afte
   for (const [name, lastLook, now, event] of cases) {
     t.equal(tickRollout({ ...state, lastCheck: { at: lastLook, reason: 'thin' } }, { now, routersBehind: 0, signals: THIN })?.event, event, name)
   }
+  t.end()
 })
 
-t.test('an extended step is judged on its grown window once enough data came in', async (t) => {
+void t.test('an extended step is judged on its grown window once enough data came in', (t) => {
   const run = new Run(specOf())
   run.step(THIN)
   t.equal(run.state.lastCheck?.at, T0 + 60_000)
@@ -286,9 +293,10 @@ t.test('an extended step is judged on its grown window once enough data came in'
     [['passed', 0, 120_000, 60]]
   )
   t.equal(run.state.lastCheck, null)
+  t.end()
 })
 
-t.test('routers behind: the window does not start; past the deadline the rollout pauses routers-lagging', async (t) => {
+void t.test('routers behind: the window does not start; past the deadline the rollout pauses routers-lagging', (t) => {
   const run = new Run(specOf())
   t.equal(run.state.awaitingRevision, 11)
   for (const at of [0, 60_000, 599_999]) {
@@ -303,9 +311,10 @@ t.test('routers behind: the window does not start; past the deadline the rollout
   const late = new Run(specOf())
   late.clock.nowMs = T0 + 700_000
   t.equal(late.tick(0)?.event, 'window-started', 'routers that caught up start the window even late')
+  t.end()
 })
 
-t.test('a manual weight change pauses a progressing rollout with the actor in the reason', async (t) => {
+void t.test('a manual weight change pauses a progressing rollout with the actor in the reason', (t) => {
   const run = new Run(specOf())
   run.step(GOOD)
   run.clock.advance(5_000)
@@ -315,12 +324,13 @@ t.test('a manual weight change pauses a progressing rollout with the actor in th
     ['paused', undefined, 'paused', 'manual-change: weights changed by bob', T0 + 65_000]
   )
   t.same([paused?.state.stepIndex, paused?.state.canaryWeight, paused?.state.awaitingRevision, paused?.state.windowStartedAt], [1, 5, null, null])
-  if (!paused) return
+  if (!paused) return t.end()
   t.equal(weightsChangedElsewhere(paused.state, 'carol', T0 + 70_000), undefined, 'already paused: nothing to do')
   t.equal(decisionWindow(paused.state, T0 + 3_600_000), undefined)
+  t.end()
 })
 
-t.test('commands: pause, resume, abort, promote', async (t) => {
+void t.test('commands: pause, resume, abort, promote', (t) => {
   const run = new Run(specOf())
   run.step(GOOD)
   run.tick(0)
@@ -354,9 +364,10 @@ t.test('commands: pause, resume, abort, promote', async (t) => {
     )
     t.equal(isActive(done.state), false)
   }
+  t.end()
 })
 
-t.test('commands on a finished rollout: ROLLOUT_NOT_ACTIVE', async (t) => {
+void t.test('commands on a finished rollout: ROLLOUT_NOT_ACTIVE', (t) => {
   const progressing = new Run(specOf()).state
   const finished: RolloutState[] = [
     commandRollout(progressing, 'abort', 'alice', T0).state,
@@ -375,9 +386,10 @@ t.test('commands on a finished rollout: ROLLOUT_NOT_ACTIVE', async (t) => {
     t.equal(weightsChangedElsewhere(state, 'bob', T0), undefined)
     t.equal(restartWindow(state, 99, T0), state)
   }
+  t.end()
 })
 
-t.test('restartWindow: a progressing step waits for the routers again and collects a fresh window', async (t) => {
+void t.test('restartWindow: a progressing step waits for the routers again and collects a fresh window', (t) => {
   const run = new Run(specOf())
   run.step(GOOD)
   run.tick(0)
@@ -392,9 +404,10 @@ t.test('restartWindow: a progressing step waits for the routers again and collec
   t.same(tickRollout(restarted, { now: T0 + 97_000, routersBehind: 0 })?.state.windowStartedAt, T0 + 97_000)
   const paused = commandRollout(run.state, 'pause', 'alice', T0 + 95_000).state
   t.equal(restartWindow(paused, 42, T0 + 96_000), paused, 'a paused rollout stays as it was')
+  t.end()
 })
 
-t.test('decisionWindow: only a progressing rollout whose interval is over, one interval after its last look', async (t) => {
+void t.test('decisionWindow: only a progressing rollout whose interval is over, one interval after its last look', (t) => {
   const base = { ...new Run(specOf({ intervalSeconds: 30 })).state, awaitingRevision: null, windowStartedAt: T0 }
   const cases: [string, RolloutState, number, { from: number; to: number } | undefined][] = [
     ['before the interval', base, T0 + 29_999, undefined],
@@ -406,9 +419,10 @@ t.test('decisionWindow: only a progressing rollout whose interval is over, one i
     ['looked at one interval ago', { ...base, lastCheck: { at: T0 + 30_000, reason: 'thin' } }, T0 + 60_000, { from: T0, to: T0 + 60_000 }]
   ]
   for (const [name, state, now, expected] of cases) t.same(decisionWindow(state, now), expected, name)
+  t.end()
 })
 
-t.test('a queue consumer rejecting messages is rolled back; a good one promoted', async (t) => {
+void t.test('a queue consumer rejecting messages is rolled back; a good one promoted', (t) => {
   const bad = new Run(specOf())
   const rejecting = signals({ routed: 1_000, rejected: 300 }, { routed: 9_000 })
   t.equal(bad.step(rejecting)?.state.reason, 'step 1 (1%) failed (1 of 2): reject rate 30% > 1% (300 of 1000 messages)')
@@ -422,9 +436,10 @@ t.test('a queue consumer rejecting messages is rolled back; a good one promoted'
   good.step(fine)
   t.same([good.state.phase, good.state.reason], ['promoted', 'promoted: step 2 (100%) passed, all checks passed on 1000 messages'])
   t.same(good.state.history[0]?.canary, { requests: 0, errorRatePercent: 0, p99Ms: null, messagesRouted: 1_000, rejectRatePercent: 0.4 })
+  t.end()
 })
 
-t.test('a service with HTTP and queue traffic: both kinds are judged in the same rollout', async (t) => {
+void t.test('a service with HTTP and queue traffic: both kinds are judged in the same rollout', (t) => {
   const run = new Run(specOf())
   run.step(signals({ ok: 500, routed: 500 }, { ok: 5_000, routed: 5_000 }))
   t.equal(run.state.history[0]?.reason, 'all checks passed on 500 requests and 500 messages')
@@ -439,4 +454,5 @@ t.test('a service with HTTP and queue traffic: both kinds are judged in the same
     ]
   )
   t.same([run.state.phase, run.state.canaryWeight, run.writes.at(-1)], ['rolled-back', 0, { 'v1.3': 100, 'v1.4': 0 }])
+  t.end()
 })

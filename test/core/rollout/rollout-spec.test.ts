@@ -28,7 +28,7 @@ const ANALYSIS_DEFAULTS = {
   minRequests: 50
 }
 
-t.test('the defaults: steps 1,5,25,50,100 every 60 s, baseline the heaviest other version', async (t) => {
+void t.test('the defaults: steps 1,5,25,50,100 every 60 s, baseline the heaviest other version', (t) => {
   t.same(DEFAULT_STEPS, [1, 5, 25, 50, 100])
   t.same(DEFAULT_ROLLOUT, { intervalSeconds: 60, failureLimit: 2, progressDeadlineSeconds: 600 })
   t.same(DEFAULT_ANALYSIS, ANALYSIS_DEFAULTS)
@@ -44,9 +44,10 @@ t.test('the defaults: steps 1,5,25,50,100 every 60 s, baseline the heaviest othe
   })
   t.not(spec.steps, DEFAULT_STEPS, 'the steps are a copy of the defaults')
   t.not(spec.analysis, DEFAULT_ANALYSIS, 'so is the analysis')
+  t.end()
 })
 
-t.test('the baseline is the version holding the most weight, the canary aside', async (t) => {
+void t.test('the baseline is the version holding the most weight, the canary aside', (t) => {
   const cases: [string, ServiceFacts, string, string][] = [
     ['the only other version', facts({ v1: 100, v2: 0 }, ['v1', 'v2']), 'v2', 'v1'],
     ['a canary already holding some weight', facts({ v1: 90, v2: 10 }, ['v1', 'v2']), 'v2', 'v1'],
@@ -58,9 +59,10 @@ t.test('the baseline is the version holding the most weight, the canary aside', 
     const spec = resolveRolloutSpec({ canary }, service)
     t.same([spec.canary, spec.baseline], [canary, baseline], name)
   }
+  t.end()
 })
 
-t.test('every field can be given; an undefined analysis field keeps its default', async (t) => {
+void t.test('every field can be given; an undefined analysis field keeps its default', (t) => {
   const spec = resolveRolloutSpec(
     {
       canary: 'v2',
@@ -84,9 +86,10 @@ t.test('every field can be given; an undefined analysis field keeps its default'
     progressDeadlineSeconds: 30,
     notify: 'http://127.0.0.1:9/hook'
   })
+  t.end()
 })
 
-t.test('refuses a rollout the service cannot take, with a code and what to do', async (t) => {
+void t.test('refuses a rollout the service cannot take, with a code and what to do', (t) => {
   const cases: [string, RolloutRequest, ServiceFacts, [string, string]][] = [
     [
       'an unknown canary',
@@ -140,9 +143,10 @@ t.test('refuses a rollout the service cannot take, with a code and what to do', 
     ]
   ]
   for (const [name, request, service, expected] of cases) t.same(errorOf(request, service), expected, name)
+  t.end()
 })
 
-t.test('steps are 1 to 20 ascending weights above 0, at most 100, with at most 2 decimals', async (t) => {
+void t.test('steps are 1 to 20 ascending weights above 0, at most 100, with at most 2 decimals', (t) => {
   const weight = (step: unknown): [string, string] => ['VALIDATION_FAILED', `step ${String(step)} is not a weight above 0 and at most 100 with at most 2 decimals`]
   const cases: [unknown[], [string, string] | undefined][] = [
     [[], ['VALIDATION_FAILED', 'steps must list 1 to 20 canary weights']],
@@ -168,9 +172,10 @@ t.test('steps are 1 to 20 ascending weights above 0, at most 100, with at most 2
     ]
   ]
   for (const [steps, expected] of cases) t.same(errorOf({ canary: 'v1.4', steps: steps as number[] }, STABLE), expected, JSON.stringify(steps))
+  t.end()
 })
 
-t.test('durations, counts and limits must be numbers in range: minRequests 0 would pass on no data', async (t) => {
+void t.test('durations, counts and limits must be numbers in range: minRequests 0 would pass on no data', (t) => {
   const cases: [Partial<RolloutRequest>, string | undefined][] = [
     [{ intervalSeconds: 0 }, 'intervalSeconds must be a number above 0, got 0'],
     [{ intervalSeconds: -60 }, 'intervalSeconds must be a number above 0, got -60'],
@@ -195,4 +200,5 @@ t.test('durations, counts and limits must be numbers in range: minRequests 0 wou
   for (const [fields, message] of cases) {
     t.same(errorOf({ canary: 'v1.4', ...fields }, STABLE), message === undefined ? undefined : ['VALIDATION_FAILED', message], JSON.stringify(fields))
   }
+  t.end()
 })

@@ -16,23 +16,25 @@ import {
 } from '../../../core/signals/counters.js'
 import { sparseCounters } from '../../helpers/signal-fixtures.js'
 
-t.test('the histogram has 24 bounds and an overflow bucket; five status classes', async (t) => {
+void t.test('the histogram has 24 bounds and an overflow bucket; five status classes', (t) => {
   t.equal(LATENCY_BOUNDS_MS.length, 24)
   t.equal(LATENCY_BUCKETS, 25)
   t.equal(LATENCY_BOUNDS_MS[0], 0.5)
   t.equal(LATENCY_BOUNDS_MS[23], 10000)
   for (let i = 1; i < LATENCY_BOUNDS_MS.length; i++) t.ok((LATENCY_BOUNDS_MS[i] as number) > (LATENCY_BOUNDS_MS[i - 1] as number), `bound ${i} ascends`)
   t.same(STATUS_CLASSES, ['1xx', '2xx', '3xx', '4xx', '5xx'])
+  t.end()
 })
 
-t.test('emptyCounters is all zeros, and a fresh value each time', async (t) => {
+void t.test('emptyCounters is all zeros, and a fresh value each time', (t) => {
   const a = emptyCounters()
   t.same(a, { statusClasses: [0, 0, 0, 0, 0], latency: new Array<number>(25).fill(0), messagesRouted: 0, messagesRejected: 0 })
   a.statusClasses[1] = 5
   t.equal(emptyCounters().statusClasses[1], 0)
+  t.end()
 })
 
-t.test('latencyBucket: bounds are inclusive upper limits; above 10 s is the overflow bucket', async (t) => {
+void t.test('latencyBucket: bounds are inclusive upper limits; above 10 s is the overflow bucket', (t) => {
   const cases: [number, number][] = [
     [-1, 0],
     [0, 0],
@@ -70,9 +72,10 @@ t.test('latencyBucket: bounds are inclusive upper limits; above 10 s is the over
     t.equal(latencyBucket(bound), i, `bound ${bound}`)
     t.equal(latencyBucket(bound + 0.001), i + 1, `just above ${bound}`)
   }
+  t.end()
 })
 
-t.test('statusClassIndex: 100..599 map to 0..4, anything else to -1', async (t) => {
+void t.test('statusClassIndex: 100..599 map to 0..4, anything else to -1', (t) => {
   const cases: [number, number][] = [
     [0, -1],
     [99, -1],
@@ -92,14 +95,16 @@ t.test('statusClassIndex: 100..599 map to 0..4, anything else to -1', async (t) 
     [-200, -1]
   ]
   for (const [status, index] of cases) t.equal(statusClassIndex(status), index, `status ${status}`)
+  t.end()
 })
 
-t.test('requestsOf sums the status classes only', async (t) => {
+void t.test('requestsOf sums the status classes only', (t) => {
   t.equal(requestsOf(emptyCounters()), 0)
   t.equal(requestsOf(sparseCounters([1, 2, 3, 4, 5], { 3: 100 }, 50, 7)), 15)
+  t.end()
 })
 
-t.test('addCounters adds element-wise into a new value; a shorter side counts as zeros', async (t) => {
+void t.test('addCounters adds element-wise into a new value; a shorter side counts as zeros', (t) => {
   const a = sparseCounters([1, 2, 3, 4, 5], { 0: 1, 24: 2 }, 10, 1)
   const b = sparseCounters([10, 20, 30, 40, 50], { 0: 3, 5: 4 }, 5, 2)
   const sum = addCounters(a, b)
@@ -108,9 +113,10 @@ t.test('addCounters adds element-wise into a new value; a shorter side counts as
   t.same(a, sparseCounters([1, 2, 3, 4, 5], { 0: 1, 24: 2 }, 10, 1), 'a is left alone')
   const short: VersionCounters = { statusClasses: [1], latency: [2], messagesRouted: 0, messagesRejected: 0 }
   t.same(addCounters(a, short), sparseCounters([2, 2, 3, 4, 5], { 0: 3, 24: 2 }, 10, 1))
+  t.end()
 })
 
-t.test('counterDelta: later minus earlier; a first reading or any total going down gives the later reading', async (t) => {
+void t.test('counterDelta: later minus earlier; a first reading or any total going down gives the later reading', (t) => {
   const earlier = sparseCounters([0, 100, 0, 5, 2], { 1: 100, 10: 7 }, 40, 4)
   const later = sparseCounters([1, 150, 0, 9, 3], { 1: 140, 10: 8, 24: 15 }, 60, 5)
   const cases: [string, VersionCounters, VersionCounters | undefined, VersionCounters][] = [
@@ -134,9 +140,10 @@ t.test('counterDelta: later minus earlier; a first reading or any total going do
     t.not(delta, a, `${name}: a new value`)
     t.not(delta.latency, a.latency, `${name}: a new histogram`)
   }
+  t.end()
 })
 
-t.test('isZero: no requests and no messages', async (t) => {
+void t.test('isZero: no requests and no messages', (t) => {
   const cases: [VersionCounters, boolean][] = [
     [emptyCounters(), true],
     [sparseCounters([0, 0, 0, 0, 0], { 3: 1 }), true],
@@ -146,9 +153,10 @@ t.test('isZero: no requests and no messages', async (t) => {
     [sparseCounters([0, 0, 0, 0, 0], {}, 0, 1), false]
   ]
   for (const [value, zero] of cases) t.equal(isZero(value), zero, JSON.stringify(value))
+  t.end()
 })
 
-t.test('cloneCounters copies deeply', async (t) => {
+void t.test('cloneCounters copies deeply', (t) => {
   const original = sparseCounters([1, 2, 3, 4, 5], { 2: 9 }, 3, 1)
   const copy = cloneCounters(original)
   t.same(copy, original)
@@ -156,9 +164,10 @@ t.test('cloneCounters copies deeply', async (t) => {
   copy.latency[2] = 100
   copy.messagesRouted = 100
   t.same(original, sparseCounters([1, 2, 3, 4, 5], { 2: 9 }, 3, 1))
+  t.end()
 })
 
-t.test('latencyQuantile interpolates inside the bucket the rank falls in', async (t) => {
+void t.test('latencyQuantile interpolates inside the bucket the rank falls in', (t) => {
   const histogram = (sparse: Record<number, number>): number[] => sparseCounters([0, 0, 0, 0, 0], sparse).latency
   const cases: [string, number[], number, number | undefined][] = [
     ['no observations', histogram({}), 0.5, undefined],
@@ -183,4 +192,5 @@ t.test('latencyQuantile interpolates inside the bucket the rank falls in', async
     if (expected === undefined) t.equal(value, undefined, name)
     else t.ok(value !== undefined && Math.abs(value - expected) < 1e-9, `${name}: ${value} = ${expected}`)
   }
+  t.end()
 })

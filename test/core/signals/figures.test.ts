@@ -14,7 +14,7 @@ const NO_REQUESTS = {
   statusClasses: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
 }
 
-t.test('figuresOf: rates per second, error and reject rates in percent, p50/p99 from the histogram', async (t) => {
+void t.test('figuresOf: rates per second, error and reject rates in percent, p50/p99 from the histogram', (t) => {
   const cases: [string, VersionCounters, number, Omit<VersionFigures, 'latency'>][] = [
     [
       'HTTP traffic with 4% errors and a slow tail',
@@ -100,4 +100,5 @@ t.test('figuresOf: rates per second, error and reject rates in percent, p50/p99 
     t.strictSame(figures, { ...expected, latency: input.latency }, name)
     t.not(figures.latency, input.latency, `${name}: the histogram is a copy`)
   }
+  t.end()
 })

@@ -44,7 +44,7 @@ function codeOf(fn: () => unknown): string | undefined {
   }
 }
 
-t.test('accept answers the router as listed, with its lag against the registry revision', async (t) => {
+void t.test('accept answers the router as listed, with its lag against the registry revision', (t) => {
   const { clock, book } = setup()
   t.strictSame(book.accept(report('r1', {}, { appliedRevision: 3 }), 'router-a', 5), {
     id: 'r1',
@@ -91,9 +91,10 @@ t.test('accept answers the router as listed, with its lag against the registry r
     ['r1', 'r2']
   )
   t.same(book.behind(5), [])
+  t.end()
 })
 
-t.test('running totals become per-second deltas summed over every router', async (t) => {
+void t.test('running totals become per-second deltas summed over every router', (t) => {
   const { clock, book } = setup()
   // First reports set each router's baseline.
   book.accept(report('r1', { api: { v1: { ok: 100 } } }), 'router-a', 1)
@@ -120,9 +121,10 @@ t.test('running totals become per-second deltas summed over every router', async
   t.strictSame(book.signals('other', T0, T0 + 3_000).versions, {}, 'a version without traffic since the baseline is not listed')
   t.strictSame(book.signals('nobody', T0, T0 + 3_000), { service: 'nobody', windowMs: 3_000, source: 'routers', versions: {} })
   t.equal(book.signals('api', T0).windowMs, 3_000, 'the window ends now unless told')
+  t.end()
 })
 
-t.test('a window counts the seconds after the one it starts in, up to the one it ends in', async (t) => {
+void t.test('a window counts the seconds after the one it starts in, up to the one it ends in', (t) => {
   const { clock, book } = setup()
   book.accept(report('r1', { api: { v1: { ok: 0 } } }), 'router-a', 1)
   // 1 request in second S0+1, 2 in S0+2, 4 in S0+3 (two reports in one second share a slot)
@@ -148,9 +150,10 @@ t.test('a window counts the seconds after the one it starts in, up to the one it
     [T0 + 3_000, T0 + 9_000, 0]
   ]
   for (const [from, to, requests] of cases) t.equal(book.signals('api', from, to).versions.v1?.requests, requests, `(${from - T0}, ${to - T0}]`)
+  t.end()
 })
 
-t.test("a router's first report is its baseline: a registry restart or a silent router's return adds no old traffic", async (t) => {
+void t.test("a router's first report is its baseline: a registry restart or a silent router's return adds no old traffic", (t) => {
   const { clock, book } = setup({ routerTimeoutMs: 5_000 })
   // The registry just started; the router has been routing for an hour.
   book.accept(report('r1', { api: { v1: { ok: 100_000, errors: 300 } } }, { startedAt: T0 - 3_600_000 }), 'router-a', 1)
@@ -166,9 +169,10 @@ t.test("a router's first report is its baseline: a registry restart or a silent 
   const v1 = book.signals('api', T0 - 60_000, clock.now()).versions.v1
   t.same([v1?.requests, v1?.errors], [12, 1])
   t.equal(book.list(1)[0]?.firstReportAt, T0 + 7_000, 'listed again from its return')
+  t.end()
 })
 
-t.test('a restarted router (new startedAt, or totals going down) counts its new totals in full', async (t) => {
+void t.test('a restarted router (new startedAt, or totals going down) counts its new totals in full', (t) => {
   const { clock, book } = setup()
   book.accept(report('r1', { api: { v1: { ok: 100 } } }, { startedAt: T0 - 10_000 }), 'router-a', 1)
   clock.advance(1_000)
@@ -186,9 +190,10 @@ t.test('a restarted router (new startedAt, or totals going down) counts its new 
     [T0, T0 + 3_000, 10]
   ]
   for (const [from, to, requests] of cases) t.equal(book.signals('api', from, to).versions.v1?.requests, requests, `(${from - T0}, ${to - T0}]`)
+  t.end()
 })
 
-t.test('a router belongs to its first reporter while it is live', async (t) => {
+void t.test('a router belongs to its first reporter while it is live', (t) => {
   const { clock, book } = setup({ routerTimeoutMs: 5_000 })
   book.accept(report('r1', { api: { v1: { ok: 10 } } }), 'router-a', 1)
   clock.advance(1_000)
@@ -212,9 +217,10 @@ t.test('a router belongs to its first reporter while it is live', async (t) => {
   )
   clock.advance(1)
   t.equal(book.accept(report('r1', {}), 'router-b', 1).reporter, 'router-b')
+  t.end()
 })
 
-t.test('routers silent for longer than the timeout leave the list and every wait', async (t) => {
+void t.test('routers silent for longer than the timeout leave the list and every wait', (t) => {
   const { clock, book } = setup({ routerTimeoutMs: 5_000 })
   book.accept(report('old', {}, { appliedRevision: 1 }), 'router-a', 2)
   clock.advance(3_000)
@@ -239,9 +245,10 @@ t.test('routers silent for longer than the timeout leave the list and every wait
     ['third'],
     'only the live one is left'
   )
+  t.end()
 })
 
-t.test('windows longer than maxWindowMs are refused; older deltas are forgotten', async (t) => {
+void t.test('windows longer than maxWindowMs are refused; older deltas are forgotten', (t) => {
   const { clock, book } = setup({ maxWindowMs: 10_000 })
   book.accept(report('r1', { api: { v1: { ok: 0 }, v2: { ok: 0 } }, jobs: { v1: { routed: 0 } } }), 'router-a', 1)
   clock.advance(1_000)
@@ -267,4 +274,5 @@ t.test('windows longer than maxWindowMs are refused; older deltas are forgotten'
   ])
   t.same(requests('jobs', T0 + 1_000), [])
   t.equal(S0 + 11, Math.floor(clock.now() / 1000))
+  t.end()
 })
