@@ -89,7 +89,10 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
     return reply.code(statusCode).send(body)
   })
   app.setNotFoundHandler(async (request, reply) => reply.code(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` }))
-  app.addHook('onClose', async () => streams.closeAll())
+  app.addHook('onClose', (_instance, done) => {
+    streams.closeAll()
+    done()
+  })
   let preserving = false
   registry.onSweep((result) => {
     // Report self-preservation when it starts and ends, not on every sweep.
@@ -119,8 +122,9 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   void app.register(routerRoutes, { registry, book })
   void app.register(signalRoutes, { registry, source, clock, maxWindowMs })
   void app.register(rolloutRoutes, { registry, book })
-  app.addHook('onReady', async () => {
+  app.addHook('onReady', (done) => {
     if ((options.rollouts?.tickMs ?? 1_000) > 0) rollouts.start()
+    done()
   })
   app.addHook('onClose', async () => {
     unsubscribe()

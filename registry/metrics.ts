@@ -71,9 +71,9 @@ export class RegistryMetrics {
       help: 'Latest rollout of each service: 1 progressing, 2 paused, 3 promoted, 4 rolled back, 5 aborted',
       labelNames: ['service'],
       registers: [this.registry],
-      async collect() {
+      collect() {
         this.reset()
-        for (const rollout of await source.rolloutList()) this.set({ service: rollout.service }, phaseCode[rollout.phase] ?? 0)
+        for (const rollout of source.rolloutList()) this.set({ service: rollout.service }, phaseCode[rollout.phase] ?? 0)
       }
     })
     new Gauge({
@@ -81,9 +81,9 @@ export class RegistryMetrics {
       help: 'Weight in percent the latest rollout of each service gives its canary',
       labelNames: ['service'],
       registers: [this.registry],
-      async collect() {
+      collect() {
         this.reset()
-        for (const rollout of await source.rolloutList()) this.set({ service: rollout.service }, rollout.canaryWeight)
+        for (const rollout of source.rolloutList()) this.set({ service: rollout.service }, rollout.canaryWeight)
       }
     })
     this.rolloutSteps = new Counter({

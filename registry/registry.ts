@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { SwitchyardError } from '../core/errors.js'
+import { asPromise } from '../core/as-promise.js'
 import { assertValidName } from '../core/names.js'
 import type { InstanceRecord, InstanceStatus, RegistryChange, RegistrySnapshot, ServiceRecord } from '../core/registry-events.js'
 import { RegistryModel, serviceRecord, weightsOf } from '../core/registry-model.js'
@@ -194,7 +195,7 @@ export class Registry {
     return { ...lease, created: existing === undefined }
   }
 
-  async heartbeat(service: string, id: string): Promise<void> {
+  heartbeat(service: string, id: string): void {
     this.requireInstance(service, id)
     this.leases.renew(service, id, this.clock())
   }
@@ -301,13 +302,13 @@ export class Registry {
     return [...this.rollouts.values()].filter(isActive)
   }
 
-  async rollout(service: string): Promise<RolloutState> {
+  rollout(service: string): RolloutState {
     const rollout = this.durableRollouts.get(service)
     if (!rollout) throw new SwitchyardError('ROLLOUT_NOT_FOUND', `${service} has no rollout`)
     return rollout
   }
 
-  async rolloutList(): Promise<RolloutState[]> {
+  rolloutList(): RolloutState[] {
     return [...this.durableRollouts.values()].sort((a, b) => (a.service < b.service ? -1 : 1))
   }
 
@@ -337,20 +338,22 @@ export class Registry {
 
   // ---- reads: served from the durable view, so nothing a crash could take back is shown ----
 
-  async snapshot(): Promise<RegistrySnapshot> {
-    this.assertHealthy()
-    return this.view.snapshot()
+  snapshot(): Promise<RegistrySnapshot> {
+    return asPromise(() => {
+      this.assertHealthy()
+      return this.view.snapshot()
+    })
   }
 
-  async service(name: string): Promise<ServiceRecord & { revision: number }> {
+  service(name: string): ServiceRecord & { revision: number } {
     return { ...serviceRecord(this.requireService(name, this.view)), revision: this.view.revision }
   }
 
-  async weights(name: string): Promise<{ weights: Record<string, number>; revision: number }> {
+  weights(name: string): { weights: Record<string, number>; revision: number } {
     return { weights: weightsOf(this.requireService(name, this.view)), revision: this.view.revision }
   }
 
-  async weightHistory(name: string): Promise<{ history: WeightHistoryEntry[]; revision: number }> {
+  weightHistory(name: string): { history: WeightHistoryEntry[]; revision: number } {
     this.requireService(name, this.view)
     const durable = this.view.revision
     return { history: (this.history.get(name) ?? []).filter((entry) => entry.revision <= durable), revision: durable }

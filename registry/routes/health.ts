@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import type { RegistryMetrics } from '../metrics.js'
 import type { Registry } from '../registry.js'
 
-export async function healthRoutes(app: FastifyInstance, options: { registry: Registry; metrics: RegistryMetrics }): Promise<void> {
+export function healthRoutes(app: FastifyInstance, options: { registry: Registry; metrics: RegistryMetrics }, done: (error?: Error) => void): void {
   const { registry, metrics } = options
   const status = () => ({ revision: registry.revision, instances: registry.instanceCount, selfPreservation: registry.selfPreservationActive })
 
-  app.get('/healthz', { config: { permission: 'public' } }, async () => ({ status: 'ok', ...status() }))
+  app.get('/healthz', { config: { permission: 'public' } }, (_request, reply) => reply.send({ status: 'ok', ...status() }))
 
   app.get('/readyz', { config: { permission: 'public' } }, async (_request, reply) => {
     try {
@@ -21,4 +21,5 @@ export async function healthRoutes(app: FastifyInstance, options: { registry: Re
     reply.header('content-type', metrics.registry.contentType)
     return metrics.registry.metrics()
   })
+  done()
 }

@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import type { Registry } from '../registry.js'
 import { InstanceParams, RegistrationBody, ServiceParams, StatusBody } from '../schemas.js'
 
-export async function instanceRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+export function instanceRoutes(app: FastifyInstance, options: { registry: Registry }, done: (error?: Error) => void): void {
   const { registry } = options
 
   app.post<{ Params: Static<typeof ServiceParams>; Body: Static<typeof RegistrationBody> }>(
@@ -18,9 +18,9 @@ export async function instanceRoutes(app: FastifyInstance, options: { registry: 
   app.put<{ Params: Static<typeof InstanceParams> }>(
     '/v1/services/:service/instances/:id/heartbeat',
     { config: { permission: 'register' }, schema: { params: InstanceParams } },
-    async (request) => {
-      await registry.heartbeat(request.params.service, request.params.id)
-      return { leaseSeconds: registry.leaseSeconds, renewSeconds: registry.renewSeconds }
+    (request, reply) => {
+      registry.heartbeat(request.params.service, request.params.id)
+      return reply.send({ leaseSeconds: registry.leaseSeconds, renewSeconds: registry.renewSeconds })
     }
   )
 
@@ -41,4 +41,5 @@ export async function instanceRoutes(app: FastifyInstance, options: { registry: 
       return reply.code(204).send()
     }
   )
+  done()
 }

@@ -19,7 +19,7 @@ function rolloutView(rollout: RolloutState, book: SignalBook, now: number) {
   }
 }
 
-export async function rolloutRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }): Promise<void> {
+export function rolloutRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }, done: (error?: Error) => void): void {
   const { registry, book } = options
 
   app.post<{ Params: Static<typeof ServiceParams>; Body: Static<typeof RolloutBody> }>(
@@ -33,8 +33,8 @@ export async function rolloutRoutes(app: FastifyInstance, options: { registry: R
     }
   )
 
-  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/rollout', { config: { permission: 'read' }, schema: { params: ServiceParams } }, async (request) =>
-    rolloutView(await registry.rollout(request.params.service), book, registry.now())
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/rollout', { config: { permission: 'read' }, schema: { params: ServiceParams } }, (request, reply) =>
+    reply.send(rolloutView(registry.rollout(request.params.service), book, registry.now()))
   )
 
   app.post<{ Params: Static<typeof RolloutCommandParams> }>(
@@ -48,8 +48,9 @@ export async function rolloutRoutes(app: FastifyInstance, options: { registry: R
     }
   )
 
-  app.get('/v1/rollouts', { config: { permission: 'read' } }, async () => {
+  app.get('/v1/rollouts', { config: { permission: 'read' } }, (_request, reply) => {
     const now = registry.now()
-    return { rollouts: (await registry.rolloutList()).map((rollout) => rolloutView(rollout, book, now)) }
+    return reply.send({ rollouts: registry.rolloutList().map((rollout) => rolloutView(rollout, book, now)) })
   })
+  done()
 }

@@ -7,28 +7,29 @@ import { RouterParams, RouterReportBody } from '../schemas.js'
 /** Reports are bigger than other writes (every service and version a router knows): 1 MiB. */
 const REPORT_BODY_LIMIT = 1024 * 1024
 
-export async function routerRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }): Promise<void> {
+export function routerRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }, done: (error?: Error) => void): void {
   const { registry, book } = options
 
   app.put<{ Params: Static<typeof RouterParams>; Body: Static<typeof RouterReportBody> }>(
     '/v1/routers/:router',
     { config: { permission: 'report' }, bodyLimit: REPORT_BODY_LIMIT, schema: { params: RouterParams, body: RouterReportBody } },
-    async (request) => {
+    (request, reply) => {
       const reporter = request.principal?.name ?? 'unknown'
       const router = book.accept({ ...request.body, id: request.params.router }, reporter, registry.revision)
-      return { router, revision: registry.revision }
+      return reply.send({ router, revision: registry.revision })
     }
   )
 
-  app.get('/v1/routers', { config: { permission: 'read' } }, async () => {
+  app.get('/v1/routers', { config: { permission: 'read' } }, (_request, reply) => {
     const revision = registry.revision
-    return {
+    return reply.send({
       revision,
       routers: book
         .list(revision)
         .map((router) => ({ ...router, startedAt: iso(router.startedAt), firstReportAt: iso(router.firstReportAt), lastReportAt: iso(router.lastReportAt) }))
-    }
+    })
   })
+  done()
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString()

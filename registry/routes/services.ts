@@ -26,7 +26,7 @@ function serviceView(service: ServiceRecord, registry: Registry) {
   }
 }
 
-export async function serviceRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+export function serviceRoutes(app: FastifyInstance, options: { registry: Registry }, done: (error?: Error) => void): void {
   const { registry } = options
 
   app.get('/v1/services', { config: { permission: 'read' } }, async () => {
@@ -34,17 +34,18 @@ export async function serviceRoutes(app: FastifyInstance, options: { registry: R
     return { revision: snapshot.revision, services: snapshot.services.map((service) => serviceView(service, registry)) }
   })
 
-  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service', { config: { permission: 'read' }, schema: { params: ServiceParams } }, async (request) => {
-    const { revision, ...service } = await registry.service(request.params.service)
-    return { ...serviceView(service, registry), revision }
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service', { config: { permission: 'read' }, schema: { params: ServiceParams } }, (request, reply) => {
+    const { revision, ...service } = registry.service(request.params.service)
+    return reply.send({ ...serviceView(service, registry), revision })
   })
 
-  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/history', { config: { permission: 'read' }, schema: { params: ServiceParams } }, async (request) => {
-    const { history, revision } = await registry.weightHistory(request.params.service)
-    return {
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/history', { config: { permission: 'read' }, schema: { params: ServiceParams } }, (request, reply) => {
+    const { history, revision } = registry.weightHistory(request.params.service)
+    return reply.send({
       service: request.params.service,
       revision,
       history: history.map((entry) => ({ revision: entry.revision, at: new Date(entry.at).toISOString(), actor: entry.actor, from: entry.from, to: entry.to }))
-    }
+    })
   })
+  done()
 }

@@ -6,7 +6,11 @@ import type { Registry } from '../registry.js'
 import { ServiceParams, SignalsQuery } from '../schemas.js'
 import type { SignalSource } from '../signals/signal-source.js'
 
-export async function signalRoutes(app: FastifyInstance, options: { registry: Registry; source: SignalSource; clock: () => number; maxWindowMs: number }): Promise<void> {
+export function signalRoutes(
+  app: FastifyInstance,
+  options: { registry: Registry; source: SignalSource; clock: () => number; maxWindowMs: number },
+  done: (error?: Error) => void
+): void {
   const { registry, source, clock } = options
 
   app.get<{ Params: Static<typeof ServiceParams>; Querystring: Static<typeof SignalsQuery> }>(
@@ -17,9 +21,11 @@ export async function signalRoutes(app: FastifyInstance, options: { registry: Re
       if (windowMs < 1000 || windowMs > options.maxWindowMs) {
         throw new SwitchyardError('VALIDATION_FAILED', `window must be between 1s and ${options.maxWindowMs / 1000}s`)
       }
-      await registry.service(request.params.service)
+      // An unknown service is 404 SERVICE_NOT_FOUND, not empty figures.
+      registry.service(request.params.service)
       const now = clock()
       return source.signals(request.params.service, now - windowMs, now)
     }
   )
+  done()
 }

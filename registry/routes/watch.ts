@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import type { WatchStreams } from '../watch/sse-streams.js'
 import { WatchQuery } from '../schemas.js'
 
-export async function watchRoutes(app: FastifyInstance, options: { streams: WatchStreams }): Promise<void> {
+export function watchRoutes(app: FastifyInstance, options: { streams: WatchStreams }, done: (error?: Error) => void): void {
   app.get<{ Querystring: Static<typeof WatchQuery> }>('/v1/watch', { config: { permission: 'read' }, schema: { querystring: WatchQuery } }, async (request, reply) => {
     // `since` in the query wins; EventSource clients resend the last id as Last-Event-ID.
     const lastEventId = request.headers['last-event-id']
@@ -11,4 +11,5 @@ export async function watchRoutes(app: FastifyInstance, options: { streams: Watc
     reply.hijack()
     await options.streams.open(reply.raw, raw === undefined ? undefined : Number(raw))
   })
+  done()
 }

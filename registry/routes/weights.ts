@@ -12,18 +12,13 @@ export function parseIfMatch(header: string | undefined): number | undefined {
   return Number(match[1])
 }
 
-export async function weightRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+export function weightRoutes(app: FastifyInstance, options: { registry: Registry }, done: (error?: Error) => void): void {
   const { registry } = options
 
-  app.get<{ Params: Static<typeof ServiceParams> }>(
-    '/v1/services/:service/weights',
-    { config: { permission: 'read' }, schema: { params: ServiceParams } },
-    async (request, reply) => {
-      const result = await registry.weights(request.params.service)
-      reply.header('etag', `"${result.revision}"`)
-      return result
-    }
-  )
+  app.get<{ Params: Static<typeof ServiceParams> }>('/v1/services/:service/weights', { config: { permission: 'read' }, schema: { params: ServiceParams } }, (request, reply) => {
+    const result = registry.weights(request.params.service)
+    return reply.header('etag', `"${result.revision}"`).send(result)
+  })
 
   app.put<{ Params: Static<typeof ServiceParams>; Body: Static<typeof WeightsBody>; Querystring: Static<typeof WeightsQuery> }>(
     '/v1/services/:service/weights',
@@ -42,4 +37,5 @@ export async function weightRoutes(app: FastifyInstance, options: { registry: Re
       return result
     }
   )
+  done()
 }

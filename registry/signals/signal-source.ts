@@ -1,3 +1,4 @@
+import { asPromise } from '../../core/as-promise.js'
 import type { ServiceSignals } from '../../core/signals/figures.js'
 import type { SignalBook } from '../../core/signals/signal-book.js'
 
@@ -16,7 +17,7 @@ export class RouterReportSignals implements SignalSource {
   readonly name = 'routers'
   constructor(private readonly book: SignalBook) {}
 
-  async signals(service: string, from: number, to: number): Promise<ServiceSignals> {
-    return this.book.signals(service, from, to)
+  signals(service: string, from: number, to: number): Promise<ServiceSignals> {
+    return asPromise(() => this.book.signals(service, from, to))
   }
 }

@@ -8,12 +8,13 @@ import type { LoadedState, PersistedState, RegistryStore } from './registry-stor
 export class MemoryStore implements RegistryStore {
   readonly changes: RegistryChange[] = []
 
-  async open(): Promise<LoadedState> {
-    return { base: undefined, changes: [...this.changes] }
+  open(): Promise<LoadedState> {
+    return Promise.resolve({ base: undefined, changes: [...this.changes] })
   }
 
-  async append(change: RegistryChange): Promise<void> {
+  append(change: RegistryChange): Promise<void> {
     this.changes.push(change)
+    return Promise.resolve()
   }
 
   setCompactionSource(_source: () => PersistedState): void {}
