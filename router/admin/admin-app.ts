@@ -19,7 +19,7 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
   const clock = options.clock ?? Date.now
   const { tables, metrics } = options
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
     if (!tables.ready) return reply.code(503).send({ code: 'NOT_READY', message: 'waiting for the first routing table from the registry' })
@@ -33,10 +33,10 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
     return metrics.registry.metrics()
   })
 
-  app.get('/routes', async () => {
+  app.get('/routes', (_request, reply) => {
     const now = clock()
     const table = tables.table
-    return {
+    return reply.send({
       revision: table.revision,
       updatedAt: tables.updatedAt === 0 ? null : new Date(tables.updatedAt).toISOString(),
       registryConnected: options.registryConnected(),
@@ -63,7 +63,7 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
           }))
         }))
       }))
-    }
+    })
   })
   return app
 }

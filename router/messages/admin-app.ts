@@ -35,7 +35,7 @@ export function buildMessageAdminApp(options: MessageAdminOptions): FastifyInsta
     return reply.code(statusCode).send(body)
   })
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }))
   app.get('/readyz', async (_request, reply) => {
     if (!tables.ready) return reply.code(503).send({ code: 'NOT_READY', message: 'waiting for the first routing table from the registry' })
     if (!router.connected) return reply.code(503).send({ code: 'NOT_READY', message: `not connected to the broker (${options.brokerLabel})` })
@@ -46,27 +46,29 @@ export function buildMessageAdminApp(options: MessageAdminOptions): FastifyInsta
     reply.header('content-type', metrics.registry.contentType)
     return metrics.registry.metrics()
   })
-  app.get('/routes', async () => ({
-    revision: tables.table.revision,
-    updatedAt: tables.updatedAt === 0 ? null : new Date(tables.updatedAt).toISOString(),
-    broker: { kind: options.brokerLabel, connected: router.connected },
-    topics: config.topics.map((topic) => {
-      const route = tables.table.services.get(topic.service)
-      const queues = queuesOf(topic.name)
-      return {
-        name: topic.name,
-        service: topic.service,
-        queue: queues.source,
-        deadLetterQueue: queues.deadLetter,
-        versions: (route?.versions ?? []).map((version) => ({
-          name: version.name,
-          weight: version.weight / 100,
-          queue: queues.version(version.name),
-          workers: version.endpoints.length
-        }))
-      }
+  app.get('/routes', (_request, reply) =>
+    reply.send({
+      revision: tables.table.revision,
+      updatedAt: tables.updatedAt === 0 ? null : new Date(tables.updatedAt).toISOString(),
+      broker: { kind: options.brokerLabel, connected: router.connected },
+      topics: config.topics.map((topic) => {
+        const route = tables.table.services.get(topic.service)
+        const queues = queuesOf(topic.name)
+        return {
+          name: topic.name,
+          service: topic.service,
+          queue: queues.source,
+          deadLetterQueue: queues.deadLetter,
+          versions: (route?.versions ?? []).map((version) => ({
+            name: version.name,
+            weight: version.weight / 100,
+            queue: queues.version(version.name),
+            workers: version.endpoints.length
+          }))
+        }
+      })
     })
-  }))
+  )
 
   app.post<{ Params: { topic: string }; Body: Buffer | undefined }>('/v1/topics/:topic/messages', async (request, reply) => {
     const topic = request.params.topic

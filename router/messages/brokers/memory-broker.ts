@@ -1,4 +1,5 @@
 import { SwitchyardError } from '../../../core/errors.js'
+import { asPromise } from '../../../core/as-promise.js'
 import type { Timers } from '../../../core/timers.js'
 import type { BrokerAdapter, BrokerSession, Delivery, OutgoingMessage, QueueOptions } from './broker.js'
 
@@ -189,25 +190,31 @@ class MemorySession implements BrokerSession {
     this.ended = new Promise((resolve) => (this.end = resolve))
   }
 
-  async declareQueue(name: string, options?: QueueOptions): Promise<void> {
-    this.assertOpen()
-    try {
-      this.broker.declare(name, options)
-    } catch (error) {
-      // RabbitMQ closes the channel on a failed declaration, which ends the session.
-      this.terminate(error as Error)
-      throw error
-    }
+  declareQueue(name: string, options?: QueueOptions): Promise<void> {
+    return asPromise(() => {
+      this.assertOpen()
+      try {
+        this.broker.declare(name, options)
+      } catch (error) {
+        // RabbitMQ closes the channel on a failed declaration, which ends the session.
+        this.terminate(error as Error)
+        throw error
+      }
+    })
   }
 
-  async publish(queue: string, message: OutgoingMessage): Promise<void> {
-    this.assertOpen()
-    this.broker.enqueue(queue, message)
+  publish(queue: string, message: OutgoingMessage): Promise<void> {
+    return asPromise(() => {
+      this.assertOpen()
+      this.broker.enqueue(queue, message)
+    })
   }
 
-  async consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
-    this.assertOpen()
-    this.broker.addConsumer(queue, { session: this, prefetch, unacked: 0, onDelivery })
+  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<void> {
+    return asPromise(() => {
+      this.assertOpen()
+      this.broker.addConsumer(queue, { session: this, prefetch, unacked: 0, onDelivery })
+    })
   }
 
   deliver(queue: string, message: StoredMessage, consumer: Consumer): void {
@@ -235,8 +242,8 @@ class MemorySession implements BrokerSession {
   }
 
   /** Ends the session like a dropped connection: unacknowledged messages go back. */
-  async close(): Promise<void> {
-    this.terminate(undefined)
+  close(): Promise<void> {
+    return asPromise(() => this.terminate(undefined))
   }
 
   terminate(reason: Error | undefined): void {
@@ -287,11 +294,11 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
 
   constructor(readonly broker: MemoryBroker = new MemoryBroker()) {}
 
-  async connect(): Promise<BrokerSession> {
+  connect(): Promise<BrokerSession> {
     const session = new MemorySession(this.broker)
     this.sessions.add(session)
     void session.ended.then(() => this.sessions.delete(session))
-    return session
+    return Promise.resolve(session)
   }
 
   /** Drops every session as a network failure would (for fault tests). */
