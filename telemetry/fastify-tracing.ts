@@ -20,7 +20,7 @@ declare module 'fastify' {
 export function traceRequests(app: FastifyInstance, tracing: Tracing): void {
   app.decorateRequest('span', null)
   if (!tracing.enabled) return
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const span = tracing.tracer.startSpan(
       request.method,
       { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: request.method, [ATTR_URL_PATH]: request.url.split('?')[0], [ATTR_CLIENT_ADDRESS]: request.ip } },
@@ -29,6 +29,7 @@ export function traceRequests(app: FastifyInstance, tracing: Tracing): void {
     request.span = span
     const { traceId, spanId } = span.spanContext()
     request.log = request.log.child({ trace_id: traceId, span_id: spanId })
+    done()
   })
   app.addHook('onResponse', async (request, reply) => {
     const span = request.span

@@ -107,7 +107,7 @@ function splitError(strategy: Strategy, versionCount: number, picks: number): nu
   return worst
 }
 
-export async function pickerScenario(context: BenchContext): Promise<ScenarioResult> {
+export function pickerScenario(context: BenchContext): ScenarioResult {
   const name = 'picker'
   const iterations = context.quick ? 200_000 : 1_000_000
   const repetitions = context.quick ? 5 : 9

@@ -64,9 +64,15 @@ function peerScript(file: string): string {
 const direct: ConfigurationDefinition = {
   name: 'direct',
   missing: () => undefined,
-  async start({ targets }) {
+  start({ targets }) {
     const first = targets[0] as WeightedTarget
-    return { name: 'direct', label: `no proxy: straight to one upstream instance (${first.origin})`, url: `${first.origin}${PATH}`, pid: undefined, stop: async () => {} }
+    return Promise.resolve({
+      name: 'direct',
+      label: `no proxy: straight to one upstream instance (${first.origin})`,
+      url: `${first.origin}${PATH}`,
+      pid: undefined,
+      stop: async () => {}
+    })
   }
 }
 

@@ -33,4 +33,5 @@ export interface ScenarioResult {
   data: unknown
 }
 
-export type Scenario = (context: BenchContext) => Promise<ScenarioResult>
+/** Most scenarios drive processes and wait on them; the picker one only times calls in-process. */
+export type Scenario = (context: BenchContext) => ScenarioResult | Promise<ScenarioResult>

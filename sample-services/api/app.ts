@@ -26,7 +26,7 @@ export function buildApiApp(settings: ApiSettings): FastifyInstance {
     payload.on('end', () => done(null, bytes))
     payload.on('error', done)
   })
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }))
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs))
     if (settings.errorRate > 0 && random() < settings.errorRate) {

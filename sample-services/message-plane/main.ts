@@ -34,7 +34,7 @@ const workers = versions.map(
   (version) => new OrdersWorker(adapter, { topic: 'orders', version, rejectRate: rejectRates.get(version) ?? 0, onEvent: (event, detail) => log(event, { version, ...detail }) })
 )
 const stats = Fastify({ logger: false })
-stats.get('/stats', async () => workers.map((worker) => worker.stats))
+stats.get('/stats', (_request, reply) => reply.send(workers.map((worker) => worker.stats)))
 await stats.listen({ host: '127.0.0.1', port: 0 })
 const address = stats.server.address()
 const port = typeof address === 'object' && address ? address.port : 0

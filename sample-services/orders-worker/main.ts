@@ -13,8 +13,8 @@ const tracing = await startTracing('orders-worker', { serviceVersion: settings.v
 const log = eventLog('orders-worker', settings.version)
 const worker = new OrdersWorker(adapterFor(settings.broker), { topic: settings.topic, version: settings.version, rejectRate: settings.rejectRate, onEvent: log })
 const app = Fastify({ logger: false })
-app.get('/healthz', async () => ({ status: 'ok' }))
-app.get('/stats', async () => worker.stats)
+app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }))
+app.get('/stats', (_request, reply) => reply.send(worker.stats))
 await runSampleService({
   service: 'orders-worker',
   version: settings.version,

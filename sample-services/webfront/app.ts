@@ -19,7 +19,7 @@ export interface WebfrontSettings {
 export function buildWebfrontApp(settings: WebfrontSettings): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: 'idle' })
   traceRequests(app, currentTracing())
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }))
 
   const callApi = async (requestId: string, span: Span | null) => {
     const headers: Record<string, string> = { 'x-request-id': requestId }
