@@ -5,6 +5,8 @@ import type { RouteTable } from '../core/route-table.js'
 import type { ProxyConfig } from './config.js'
 import { createProxyHandler } from './http/proxy.js'
 import { RouteRules } from './http/route-rules.js'
+import { createUpgradeHandler } from './http/upgrade.js'
+import { UpgradeTunnels } from './http/upgrade-tunnels.js'
 import type { RouterMetrics } from './metrics.js'
 import type { Endpoint } from './upstream/endpoint.js'
 
@@ -12,6 +14,8 @@ export interface ProxyAppOptions {
   config: ProxyConfig
   tables: { readonly table: RouteTable<Endpoint>; readonly ready?: boolean }
   metrics: RouterMetrics
+  /** upgraded connections (the router drains and ends them); one of the listener's own when not given */
+  tunnels?: UpgradeTunnels
   logger?: FastifyServerOptions['logger']
   clock?: () => number
   random?: () => number
@@ -56,8 +60,9 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     return503OnClosing: false
   })
+  const rules = new RouteRules(options.config.routes, options.config)
   const handler = createProxyHandler({
-    rules: new RouteRules(options.config.routes, options.config),
+    rules,
     tables: options.tables,
     config: options.config,
     metrics: options.metrics,
@@ -66,6 +71,18 @@ export function buildProxyApp(options: ProxyAppOptions): FastifyInstance {
     ...(options.random ? { random: options.random } : {})
   })
   server.on('request', handler)
+  server.on(
+    'upgrade',
+    createUpgradeHandler({
+      rules,
+      tables: options.tables,
+      config: options.config,
+      metrics: options.metrics,
+      tunnels: options.tunnels ?? new UpgradeTunnels(options.config.upgrades, options.metrics),
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.random ? { random: options.random } : {})
+    })
+  )
   app.removeAllContentTypeParsers()
   // Bodies stay unread in request.raw and are streamed to the instance as they arrive.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))

@@ -116,6 +116,18 @@ export const ProxyFile = Type.Object(
       },
       { additionalProperties: false, default: {} }
     ),
+    /** connections switched to another protocol (WebSocket...) by an HTTP/1.1 Upgrade (router/http/upgrade.ts) */
+    upgrades: Type.Object(
+      {
+        /** open upgraded connections (and handshakes under way) across the listener; beyond: 503 UPGRADE_LIMIT_REACHED */
+        maxConnections: Type.Integer({ minimum: 0, default: 10_000 }),
+        /** no byte either way for this long: the router closes the connection */
+        idleTimeoutMs: Type.Integer({ minimum: 1, default: 300_000 }),
+        /** how long connections to an instance that left the table may go on before the router closes them */
+        drainTimeoutMs: Type.Integer({ minimum: 0, default: 25_000 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
     weightedChoice: Type.Union([Type.Literal('smooth-round-robin'), Type.Literal('random')], { default: 'smooth-round-robin' }),
     drainTimeoutMs: Type.Integer({ minimum: 0, default: 25_000 })
   },

@@ -44,6 +44,8 @@ export class RouterMetrics {
   readonly fallbacks: Counter<'service' | 'version'>
   readonly truncated: Counter<'service' | 'version'>
   readonly inflight: Gauge<'service'>
+  readonly upgraded: Gauge<'service' | 'version'>
+  readonly upgrades: Counter<'service' | 'version' | 'result'>
   readonly revision: Gauge
   readonly lastUpdate: Gauge
   readonly unrouted: Counter<'reason'>
@@ -115,6 +117,18 @@ export class RouterMetrics {
       collect() {
         for (const [service, count] of inflightCounts) this.set({ service }, count.value)
       }
+    })
+    this.upgraded = new Gauge({
+      name: 'switchyard_upgraded_connections',
+      help: 'Upgraded connections (WebSocket and other HTTP/1.1 Upgrades) open now, by service and version',
+      labelNames: ['service', 'version'],
+      registers
+    })
+    this.upgrades = new Counter({
+      name: 'switchyard_upgrades_total',
+      help: 'Upgrade requests by result: upgraded, refused (the upstream did not switch), failed (upstream unreachable or silent), rejected (the router refused), abandoned (the client left during the handshake)',
+      labelNames: ['service', 'version', 'result'],
+      registers
     })
     this.revision = new Gauge({ name: 'switchyard_route_table_revision', help: 'Registry revision of the routing table in force', registers })
     this.lastUpdate = new Gauge({ name: 'switchyard_route_table_last_update_seconds', help: 'Unix time the routing table was last replaced', registers })

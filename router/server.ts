@@ -3,6 +3,7 @@ import { buildAdminApp } from './admin/admin-app.js'
 import { buildProxyApp } from './app.js'
 import { loadProxyConfig, type ProxyConfig, type RouterSettings } from './config.js'
 import { RouteRules } from './http/route-rules.js'
+import { UpgradeTunnels } from './http/upgrade-tunnels.js'
 import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
@@ -41,12 +42,16 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     keepAliveMs: proxyConfig.upstream.keepAliveMs,
     connections: proxyConfig.upstream.connectionsPerInstance
   })
+  const tunnels = new UpgradeTunnels(proxyConfig.upgrades, metrics)
   let connected = false
   const source = new RouteTableSource({
     registryUrl: settings.registry,
     token: settings.token,
     endpointFor: catalog.endpointFor,
-    retire: (endpoint) => catalog.retire(endpoint),
+    retire: (endpoint) => {
+      tunnels.retire(endpoint)
+      catalog.retire(endpoint)
+    },
     onConnectionChange: (state, error) => {
       connected = state === 'connected'
       // Once per transition, never per attempt: an outage is one line, not a flood.
@@ -60,7 +65,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
       reporter?.applied()
     }
   })
-  const proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, logger })
+  const proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, tunnels, logger })
   const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
   const adminUrl = urlOf(admin, settings.adminHost)
@@ -101,7 +106,8 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     adminUrl,
     close() {
       closing ??= (async () => {
-        // Stop accepting, let in-flight requests finish (bounded), then drop the rest.
+        // Stop accepting, let in-flight requests and upgraded connections finish (bounded), then end the rest.
+        tunnels.stop()
         const drained = proxyApp.close()
         // Keep-alive connections whose last request finishes after close() began become idle
         // later: close those too as they go quiet, instead of waiting out their keep-alive.
@@ -109,9 +115,10 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
         void drained.finally(() => clearInterval(sweep))
         const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), proxyConfig.drainTimeoutMs).unref())
         if ((await Promise.race([drained, timeout])) === 'timeout') {
-          proxyApp.log.warn(`in-flight requests still open after ${proxyConfig.drainTimeoutMs} ms; closing them`)
+          proxyApp.log.warn(`in-flight requests or upgraded connections still open after ${proxyConfig.drainTimeoutMs} ms; closing them`)
           proxyApp.server.closeAllConnections()
-          await catalog.destroyAll()
+          // Upgraded sockets are no longer the HTTP server's: they end with a close frame (WebSocket).
+          await Promise.all([tunnels.closeAll(), catalog.destroyAll()])
         }
         source.stop()
         // A last report, so the registry counts the drained requests too.

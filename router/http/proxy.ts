@@ -4,17 +4,17 @@ import type { Span } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ErrorCode } from '../../core/errors.js'
 import { RetryBudget } from '../../core/retry-budget.js'
-import type { RouteTable, VersionRoute } from '../../core/route-table.js'
-import { currentTracing, endSpan, extractContext, SpanKind, type Tracing } from '../../telemetry/tracing.js'
+import type { RouteTable } from '../../core/route-table.js'
+import { currentTracing, endSpan, type Tracing } from '../../telemetry/tracing.js'
 import type { ProxyConfig } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
 import { sendErrorAnswer } from './error-answer.js'
 import { Exchange, systemTimers, type ExchangeSettings, type Timers } from './exchange.js'
 import { acceptableRequestId, addressMatches, buildBlockList, upstreamHeaders } from './forwarding-headers.js'
-import { absoluteForm, hasOneHostAtMost, normalizePath } from './request-target.js'
-import { stripPrefix, type RouteRules } from './route-rules.js'
-import { VersionChooser } from './version-choice.js'
+import { RequestRouting } from './request-routing.js'
+import type { RouteRules } from './route-rules.js'
+import { describeRoute, startServerSpan } from './server-span.js'
 
 export interface ProxyDependencies {
   rules: RouteRules
@@ -34,7 +34,6 @@ export interface ProxyDependencies {
 export type ProxyHandler = (request: IncomingMessage, response: ServerResponse) => void
 
 const CHUNKED = /^chunked$/i
-const SLASH = 0x2f
 
 /**
  * The hot path: rule -> service route -> version -> (exchange) endpoint -> undici
@@ -44,7 +43,7 @@ const SLASH = 0x2f
 export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
   const { rules, tables, config, metrics } = deps
   const random = deps.random ?? Math.random
-  const chooser = new VersionChooser(config, random)
+  const routing = new RequestRouting({ rules, tables, config, metrics, random })
   const trustForwarded = buildBlockList(config.trustForwardedFrom)
   const anyTrustedProxy = config.trustForwardedFrom.length > 0
   const budgets = new Map<string, RetryBudget>()
@@ -61,7 +60,6 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
     firstByteMs: config.timeouts.firstByteMs,
     idleMs: config.timeouts.idleMs
   }
-  const onFallback = (from: VersionRoute<Endpoint>) => metrics.fallbacks.inc({ service: from.service, version: from.name })
 
   function refuse(response: ServerResponse, requestId: string, code: ErrorCode, message: string, closeConnection = false): void {
     metrics.unrouted.inc({ reason: code })
@@ -72,23 +70,15 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
     const startedAt = performance.now()
     const headers = request.headers
     const method = request.method ?? 'GET'
-    const url = request.url ?? '/'
     // The client's sane x-request-id travels on; otherwise the edge makes one.
     const requestId = acceptableRequestId(headers['x-request-id']) ?? randomUUID()
     // Tracing off costs one branch per request; on, a server span covers the whole exchange.
     let serverSpan: Span | undefined
     let unsampled: Span | undefined
     if (tracing.enabled) {
-      const span = tracing.tracer.startSpan(method, { kind: SpanKind.SERVER }, extractContext(headers))
+      const span = startServerSpan(tracing.tracer, request, method, requestId)
       if (span.isRecording()) {
-        // Sampled: the full span. Not sampled (say 99 of 100 at 1%): only its context travels on.
         serverSpan = span
-        span.setAttributes({
-          'http.request.method': method,
-          'url.path': url.split('?')[0],
-          'client.address': request.socket.remoteAddress ?? '',
-          'switchyard.request_id': requestId
-        })
         response.once('close', () => {
           const status = response.statusCode
           span.setAttribute('http.response.status_code', status)
@@ -105,42 +95,11 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
       // The rest of this connection's bytes cannot be trusted either (RFC 9112 6.1): close it.
       return refuse(response, requestId, 'REQUEST_SMUGGLING', 'Transfer-Encoding must be exactly "chunked" and cannot come with Content-Length', true)
     }
-    if (!hasOneHostAtMost(request.rawHeaders)) return refuse(response, requestId, 'MALFORMED_REQUEST', 'more than one Host header')
-    let target = url
-    let host = headers.host
-    if (target.charCodeAt(0) !== SLASH) {
-      const absolute = absoluteForm(target)
-      if ('refused' in absolute) return refuse(response, requestId, 'INVALID_PATH', absolute.refused)
-      target = absolute.target
-      host = absolute.authority
-    }
-    // Rules match, and the upstream receives, the canonical path: no path trick reaches another rule.
-    const path = normalizePath(target, config.paths)
-    if (typeof path !== 'string') return refuse(response, requestId, 'INVALID_PATH', path.refused)
-    const rule = rules.match(host, path)
-    if (!rule) return refuse(response, requestId, 'ROUTE_NOT_FOUND', `no route matches ${host ?? ''}${path.split('?')[0]}`)
-    const route = tables.table.services.get(rule.service)
-    if (!route) {
-      if (tables.ready === false) return refuse(response, requestId, 'NO_ROUTE_TABLE', 'the router has no routing table from the registry yet')
-      return refuse(response, requestId, 'UNKNOWN_SERVICE', `service ${rule.service} is not known to the registry (yet)`)
-    }
-
+    const routed = routing.route(request)
+    if ('refused' in routed) return refuse(response, requestId, routed.refused, routed.message)
+    const { rule, route, version } = routed
     const clientAddress = request.socket.remoteAddress
-    const choice = chooser.choose(route, headers, clientAddress, onFallback)
-    if ('error' in choice) return refuse(response, requestId, choice.error, choice.message)
-    const version = choice.version
-    if (serverSpan) {
-      serverSpan.updateName(`${method} ${rule.name}`)
-      serverSpan.setAttributes({
-        'http.route': rule.pathPrefix ?? '/',
-        'switchyard.route': rule.name,
-        'switchyard.service': route.name,
-        'switchyard.version': version.name,
-        'switchyard.version.weight': version.weight / 100,
-        'switchyard.registry.revision': tables.table.revision,
-        'switchyard.choice': choice.reason
-      })
-    }
+    if (serverSpan) describeRoute(serverSpan, method, routed, tables.table.revision)
 
     const hasBody = transferEncoding !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')
     let budget = budgets.get(route.name)
@@ -150,15 +109,15 @@ export function createProxyHandler(deps: ProxyDependencies): ProxyHandler {
       route,
       version,
       method,
-      path: rule.stripPrefix && rule.pathPrefix !== undefined ? stripPrefix(path, rule.pathPrefix) : path,
+      path: routed.upstreamPath,
       headers: upstreamHeaders(headers, {
         clientAddress,
-        host,
+        host: routed.host,
         trustForwarded: anyTrustedProxy && addressMatches(trustForwarded, clientAddress),
         requestId,
         service: route.name,
         version: version.name,
-        secretHeader: chooser.secretHeader,
+        secretHeader: routing.chooser.secretHeader,
         replaceTraceHeaders: tracing.enabled
       }),
       hasBody,

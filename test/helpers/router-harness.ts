@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { WebSocketServer, type ServerOptions as WebSocketServerOptions } from 'ws'
 import { parseProxyConfig } from '../../router/config.js'
 import { startRouter, type RunningRouter } from '../../router/server.js'
 import { get } from './http.js'
@@ -106,4 +107,31 @@ export async function startTestMesh(config: Record<string, unknown> = {}): Promi
     }
   }
   return mesh
+}
+
+export interface WebSocketUpstream extends Upstream {
+  wss: WebSocketServer
+}
+
+/**
+ * An upstream that also speaks WebSocket (the `ws` server on the same port), registered
+ * like addUpstream. It echoes every message unless `echo` is false.
+ */
+export async function addWebSocketUpstream(
+  mesh: TestMesh,
+  service: string,
+  version: string,
+  { echo = true, ...options }: WebSocketServerOptions & { echo?: boolean } = {}
+): Promise<WebSocketUpstream> {
+  const upstream = await mesh.addUpstream(service, version)
+  const wss = new WebSocketServer({ ...options, server: upstream.server })
+  if (echo) wss.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(data, { binary })))
+  // Upgraded sockets are not the HTTP server's: they would hold its close() open.
+  const closeServer = upstream.close
+  upstream.close = async () => {
+    for (const socket of wss.clients) socket.terminate()
+    wss.close()
+    await closeServer()
+  }
+  return Object.assign(upstream, { wss })
 }
