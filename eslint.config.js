@@ -14,6 +14,19 @@ export default tseslint.config(
     }
   },
   {
+    // Type-aware rules: every TypeScript file is in tsconfig.json, whose program the project service reads.
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      'require-await': 'off',
+      '@typescript-eslint/require-await': 'error',
+      '@typescript-eslint/no-misused-promises': 'error'
+    }
+  },
+  {
     // Tests read JSON answers of many shapes; typing each would add noise, not safety.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' }
