@@ -3,7 +3,6 @@ import { Type, type Static } from '@sinclair/typebox'
 import { reportSettings } from './signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
-import { registryUrlSetting } from '../core/defaults.js'
 import { NAME_PATTERN } from '../core/names.js'
 
 /** Process settings of the HTTP router: flags, env, defaults (see core/config.ts). */
@@ -19,8 +18,6 @@ export const RouterSettings = Type.Object({
     env: 'SWITCHYARD_ROUTER_ADMIN_PORT',
     description: 'port of /healthz, /readyz, /metrics, /routes'
   }),
-  registry: registryUrlSetting(),
-  token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
   ...reportSettings('router', 'SWITCHYARD_ROUTER_ID'),
   config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_ROUTER_CONFIG', description: 'routes and proxy settings (YAML or JSON)' })),
   routes: Type.Optional(

@@ -43,7 +43,8 @@ export function wrkVersion(): string | null {
   return cachedVersion
 }
 
-interface WrkJson {
+/** What the summary script prints: counts, then the latency figures (us) of a LatencySummary. */
+interface WrkJson extends Omit<LatencySummary, 'samples'> {
   requests: number
   durationUs: number
   connect: number
@@ -51,12 +52,6 @@ interface WrkJson {
   write: number
   status: number
   timeout: number
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  mean: number
-  max: number
 }
 
 /** One closed-loop run of wrk pinned to `cpus`. */

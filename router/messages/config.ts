@@ -4,7 +4,6 @@ import { reportSettings } from '../signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError, logLevelSetting, parseConfig } from '../../core/config.js'
-import { registryUrlSetting } from '../../core/defaults.js'
 import { NAME_PATTERN } from '../../core/names.js'
 
 /** Process settings of the message router: flags, env, defaults (see core/config.ts). */
@@ -24,8 +23,6 @@ export const MessageRouterSettings = Type.Object({
     env: 'SWITCHYARD_MESSAGE_ROUTER_ADMIN_PORT',
     description: 'port of /healthz /readyz /metrics /routes and POST /v1/topics/:topic/messages'
   }),
-  registry: registryUrlSetting(),
-  token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for reading the registry' })),
   ...reportSettings('message router', 'SWITCHYARD_MESSAGE_ROUTER_ID'),
   broker: Type.String({
     pattern: '^(memory|amqps?://.+)$',

@@ -1,11 +1,14 @@
 import { Type } from '@sinclair/typebox'
+import { registryUrlSetting } from '../../core/defaults.js'
 
 /**
- * The two settings every reporting router has (HTTP and message router alike), declared
- * once: how it names itself to the registry, and how often it reports.
+ * The settings every router has towards the registry (HTTP and message router alike),
+ * declared once: where it is, the token, how the router names itself, how often it reports.
  */
 export function reportSettings(what: string, idEnv: string) {
   return {
+    registry: registryUrlSetting(),
+    token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for the registry: the router role reads the watch and reports signals' })),
     routerId: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',

@@ -137,6 +137,38 @@ function flagsFor(settings: TObject, args: string[]): { flags: Record<string, un
   return { flags, names }
 }
 
+/** The CLI's server subcommands: their settings, how they parse them, and where they listen. */
+const COMPONENTS: Record<
+  string,
+  {
+    settings: TObject
+    parse: (flags: Record<string, unknown>, env: Record<string, string>) => any
+    alsoReads?: string[]
+    listeners: (config: any) => SwitchyardProcess['listeners']
+  }
+> = {
+  registry: {
+    settings: RegistrySettings,
+    parse: parseRegistryConfig,
+    // SWITCHYARD_ADMIN_TOKEN is read by registry/server.ts besides the schema (dockerfile.test.ts proves it works)
+    alsoReads: ['SWITCHYARD_ADMIN_TOKEN'],
+    listeners: (config) => [{ port: config.port, host: config.host, paths: ['/healthz', '/readyz', '/metrics', '/v1/'] }]
+  },
+  router: {
+    settings: RouterSettings,
+    parse: parseRouterSettings,
+    listeners: (config) => [
+      { port: config.port, host: config.host, paths: ['*'] },
+      { port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes'] }
+    ]
+  },
+  'message-router': {
+    settings: MessageRouterSettings,
+    parse: parseMessageRouterSettings,
+    listeners: (config) => [{ port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes', '/v1/topics/'] }]
+  }
+}
+
 /** What a compose service runs, resolved the way docker does: entrypoint + command over the image's. */
 function describe(name: string, service: any): SwitchyardProcess {
   const entrypoint: string[] = service.entrypoint ?? imageEntrypoint
@@ -146,54 +178,20 @@ function describe(name: string, service: any): SwitchyardProcess {
   if (entrypoint[0] === 'node' && entrypoint[1] === 'dist/cli/main.js' && entrypoint.length === 2) {
     const [subcommand, ...args] = command as [string, ...string[]]
     const source = sourceOf(entrypoint[1])
-    if (subcommand === 'registry') {
-      const { flags, names } = flagsFor(RegistrySettings, args)
-      const config = parseRegistryConfig(flags, env)
-      // SWITCHYARD_ADMIN_TOKEN is read by registry/server.ts besides the schema (dockerfile.test.ts proves it works)
-      const reads = new Set([...envNames(RegistrySettings), 'SWITCHYARD_ADMIN_TOKEN'])
+    const component = COMPONENTS[subcommand]
+    if (component) {
+      const { flags, names } = flagsFor(component.settings, args)
+      const config = component.parse(flags, env)
       return {
         service: name,
-        kind: 'registry',
+        kind: subcommand as SwitchyardProcess['kind'],
         source,
-        settings: RegistrySettings,
+        settings: component.settings,
         config,
-        reads,
+        reads: new Set([...envNames(component.settings), ...(component.alsoReads ?? [])]),
         subcommands: [subcommand],
         flags: names,
-        listeners: [{ port: config.port, host: config.host, paths: ['/healthz', '/readyz', '/metrics', '/v1/'] }]
-      }
-    }
-    if (subcommand === 'router') {
-      const { flags, names } = flagsFor(RouterSettings, args)
-      const config = parseRouterSettings(flags, env)
-      return {
-        service: name,
-        kind: 'router',
-        source,
-        settings: RouterSettings,
-        config,
-        reads: envNames(RouterSettings),
-        subcommands: [subcommand],
-        flags: names,
-        listeners: [
-          { port: config.port, host: config.host, paths: ['*'] },
-          { port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes'] }
-        ]
-      }
-    }
-    if (subcommand === 'message-router') {
-      const { flags, names } = flagsFor(MessageRouterSettings, args)
-      const config = parseMessageRouterSettings(flags, env)
-      return {
-        service: name,
-        kind: 'message-router',
-        source,
-        settings: MessageRouterSettings,
-        config,
-        reads: envNames(MessageRouterSettings),
-        subcommands: [subcommand],
-        flags: names,
-        listeners: [{ port: config.adminPort, host: config.adminHost, paths: ['/healthz', '/readyz', '/metrics', '/routes', '/v1/topics/'] }]
+        listeners: component.listeners(config)
       }
     }
     throw new Error(`${name}: no check knows the subcommand "${subcommand}" yet`)
