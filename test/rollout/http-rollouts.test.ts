@@ -55,7 +55,8 @@ void t.test('a healthy canary is promoted through every step, each judged on its
     ]
   )
   for (const record of rollout.history) t.ok(record.canary.requests >= 20, `step at ${record.weight}% judged on ${record.canary.requests} canary requests`)
-  t.same(await mesh.routerWeights(router.adminUrl, 'api'), { 'v1.4': 100 })
+  const weights = await mesh.routerWeights(router.adminUrl, 'api')
+  t.same([weights['v1.4'], weights['v1.3'] ?? 0], [100, 0], 'the router gives the canary everything')
   const history = await mesh.client.history('api')
   const byRollout = history.history.filter((entry) => entry.actor.startsWith('rollout'))
   t.same(
