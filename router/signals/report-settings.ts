@@ -8,7 +8,9 @@ import { registryUrlSetting } from '../../core/defaults.js'
 export function reportSettings(what: string, idEnv: string) {
   return {
     registry: registryUrlSetting(),
-    token: Type.Optional(Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for the registry: the router role reads the watch and reports signals' })),
+    token: Type.Optional(
+      Type.String({ minLength: 1, flag: 'token', env: 'SWITCHYARD_TOKEN', description: 'token for the registry: the router role reads the watch and reports signals' })
+    ),
     routerId: Type.Optional(
       Type.String({
         pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
