@@ -83,15 +83,23 @@ export function startRollout(service: string, spec: RolloutSpec, actor: string, 
   return { state, weights: split(spec, weight), event: 'started' }
 }
 
+/**
+ * When the current step is next judged (ms since the epoch): one interval after its window
+ * started, and an extended step one interval after its last look, not on every tick (each
+ * look is a journaled change, and a few more requests a second would not settle it sooner).
+ * Null while nothing is being collected.
+ */
+export function nextDecisionAt(state: RolloutState): number | null {
+  if (state.phase !== 'progressing' || state.windowStartedAt === null) return null
+  const interval = state.spec.intervalSeconds * 1000
+  return Math.max(state.windowStartedAt, state.lastCheck?.at ?? state.windowStartedAt) + interval
+}
+
 /** The window to judge now, if the current step's interval is over. */
 export function decisionWindow(state: RolloutState, now: number): { from: number; to: number } | undefined {
-  if (state.phase !== 'progressing' || state.windowStartedAt === null) return undefined
-  const interval = state.spec.intervalSeconds * 1000
-  if (now - state.windowStartedAt < interval) return undefined
-  // An extended step is looked at again one interval later, not on every tick: each look
-  // is a journaled change, and a few more requests a second would not settle it sooner.
-  if (state.lastCheck !== null && now - state.lastCheck.at < interval) return undefined
-  return { from: state.windowStartedAt, to: now }
+  const due = nextDecisionAt(state)
+  // a due time means a window is being collected (windowStartedAt is set)
+  return due !== null && now >= due ? { from: state.windowStartedAt as number, to: now } : undefined
 }
 
 export interface TickInput {

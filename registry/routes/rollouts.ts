@@ -1,21 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
-import type { RolloutState } from '../../core/rollout/rollout-machine.js'
+import { nextDecisionAt, type RolloutState } from '../../core/rollout/rollout-machine.js'
 import type { SignalBook } from '../../core/signals/signal-book.js'
 import type { Registry } from '../registry.js'
 import { RolloutBody, RolloutCommandParams, ServiceParams } from '../schemas.js'
 
 /** A rollout as the API shows it: its state plus what it waits for now. */
 function rolloutView(rollout: RolloutState, book: SignalBook, now: number) {
-  const windowEnds =
-    rollout.windowStartedAt === null
-      ? null
-      : Math.max(rollout.windowStartedAt + rollout.spec.intervalSeconds * 1000, (rollout.lastCheck?.at ?? 0) + rollout.spec.intervalSeconds * 1000)
+  const due = nextDecisionAt(rollout)
   return {
     ...rollout,
     step: rollout.stepIndex + 1,
     routersBehind: rollout.awaitingRevision === null ? [] : book.behind(rollout.awaitingRevision).map((router) => router.id),
-    nextDecisionInSeconds: rollout.phase === 'progressing' && windowEnds !== null ? Math.max(0, Math.round((windowEnds - now) / 100) / 10) : null
+    nextDecisionInSeconds: due === null ? null : Math.max(0, Math.round((due - now) / 100) / 10)
   }
 }
 

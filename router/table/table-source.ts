@@ -70,14 +70,18 @@ export class RouteTableSource<E> {
 
   private onChange(change: RegistryChange): void {
     this.model.apply(change)
-    this.schedule(change.type === 'instance-registered' ? change.instance.service : change.service)
+    // A rollout's own state changes no route: only the table's revision moves (rebuilding
+    // the service's route would restart its smooth round-robin for nothing).
+    if (change.type === 'rollout-changed') this.schedule(undefined)
+    else this.schedule(change.type === 'instance-registered' ? change.instance.service : change.service)
   }
 
-  private schedule(service: string | 'all'): void {
+  /** `undefined`: no route changed, the next table only carries the new revision. */
+  private schedule(service: string | 'all' | undefined): void {
     const first = this.pending === undefined
     if (service === 'all' || this.pending === 'all') this.pending = 'all'
-    else if (this.pending === undefined) this.pending = new Set([service])
-    else this.pending.add(service)
+    else if (this.pending === undefined) this.pending = new Set(service === undefined ? [] : [service])
+    else if (service !== undefined) this.pending.add(service)
     if (first) queueMicrotask(() => this.rebuild())
   }
 
