@@ -64,6 +64,8 @@ export const ErrorCodes = {
   BROKER_CONNECTION_LOST: 503,
   SIGNALS_UNAVAILABLE: 503,
   ETCD_UNAVAILABLE: 503,
+  /** the registry's store (etcd) cannot take the write now; a write answered this may or may not have landed */
+  STORE_UNAVAILABLE: 503,
   UPSTREAM_CONNECT_TIMEOUT: 504,
   UPSTREAM_TIMEOUT: 504,
   ROUTE_TIMEOUT: 504

@@ -18,6 +18,16 @@ export class LeaseBook {
     return this.lastRenewal.get(leaseKey(service, id))
   }
 
+  isExpired(service: string, id: string, now: number, leaseMs: number): boolean {
+    const renewed = this.lastRenewal.get(leaseKey(service, id))
+    return renewed !== undefined && now - renewed > leaseMs
+  }
+
+  /** Forgets every lease whose key (`service\u0000id`) is not in `keys`. */
+  retainOnly(keys: ReadonlySet<string>): void {
+    for (const key of this.lastRenewal.keys()) if (!keys.has(key)) this.lastRenewal.delete(key)
+  }
+
   /** Instances whose last renewal is more than `leaseMs` before `now`. */
   expired(now: number, leaseMs: number): { service: string; id: string }[] {
     const out: { service: string; id: string }[] = []

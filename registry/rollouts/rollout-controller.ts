@@ -71,7 +71,8 @@ export class RolloutController {
     if (registry.currentRollout(rollout.service) !== rollout) return
     const transition = tickRollout(rollout, { now, routersBehind, signals: figures })
     if (!transition) return
-    const state = await registry.applyRollout(transition)
+    const state = await registry.applyRollout(transition, 'rollout', rollout)
+    if (!state) return
     if (transition.event !== 'window-started' && transition.event !== 'step-extended') {
       this.options.log.info({ service: state.service, canary: state.spec.canary, event: transition.event, phase: state.phase, weight: state.canaryWeight }, state.reason)
     }

@@ -22,6 +22,12 @@ export interface LoadedState {
   readonly base: PersistedState | undefined
   /** changes journaled after `base`, in revision order */
   readonly changes: readonly RegistryChange[]
+  /**
+   * changes at or below `base`'s revision that the store still keeps, in revision order,
+   * ending at `base`: they let watchers that reconnect after a restart (or to another
+   * replica) resume with `since` instead of a snapshot
+   */
+  readonly recent?: readonly RegistryChange[]
 }
 
 /**
@@ -36,6 +42,58 @@ export interface RegistryStore {
   /** gives the store a way to read the current state when it wants to compact */
   setCompactionSource(source: () => PersistedState): void
   close(): Promise<void>
+}
+
+/** What a shared store tells the one replica that delivers changes to a registry. */
+export interface ChangeFollower {
+  /** a change committed by any replica (this one included): in revision order, each once, no gaps */
+  change(change: RegistryChange): void
+  /** the store can no longer deliver every change this replica missed (its history was trimmed): start over from this state */
+  reset(loaded: LoadedState): void
+}
+
+export type CommitOutcome =
+  | { readonly result: 'committed' }
+  /** another replica wrote first: the store is at `head`; catch up to it and validate again */
+  | { readonly result: 'conflict'; readonly head: number }
+  /** the write needed this replica to hold the sweeper role, and it no longer does */
+  | { readonly result: 'fenced'; readonly head: number }
+
+/**
+ * A store several registry replicas share (etcd). Unlike `RegistryStore`, nobody holds
+ * the whole truth in memory: a replica drafts changes against the state it has followed,
+ * and `commit` writes them only if no other replica wrote since (compare-and-swap on the
+ * revision), so two replicas can never both win. Every replica, the writer included,
+ * learns of committed changes only through `follow`: one path from store to memory.
+ */
+export interface SharedRegistryStore {
+  readonly shared: true
+  open(): Promise<LoadedState>
+  /** starts delivering changes after the opened state */
+  follow(follower: ChangeFollower): void
+  /**
+   * Writes `changes` (revisions `expectedRevision + 1` onwards) iff the store is still at
+   * `expectedRevision` (and, with `asSweeper`, this replica still holds the sweeper role).
+   * Resolves once the changes are durable in the store (for etcd: a quorum has them).
+   * Rejects when the store cannot be reached: the changes may or may not have landed.
+   */
+  commit(changes: readonly RegistryChange[], expectedRevision: number, options?: { asSweeper?: boolean }): Promise<CommitOutcome>
+  /** the store's latest revision, read through to the store (linearizable) */
+  headRevision(): Promise<number>
+  /** whether this replica decides lease expiries now (one replica of all does) */
+  isSweeper(): boolean
+  /** passes a heartbeat received here to the other replicas */
+  shareHeartbeat(service: string, id: string): void
+  /** heartbeats received by other replicas */
+  onRemoteHeartbeats(listener: (instances: readonly { service: string; id: string }[]) => void): void
+  setCompactionSource(source: () => PersistedState): void
+  close(): Promise<void>
+}
+
+export type AnyRegistryStore = RegistryStore | SharedRegistryStore
+
+export function isShared(store: AnyRegistryStore): store is SharedRegistryStore {
+  return 'shared' in store && store.shared
 }
 
 /** A store file that cannot be trusted: start-up stops instead of resetting it. */

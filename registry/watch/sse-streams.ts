@@ -47,18 +47,28 @@ export class WatchStreams {
     })
     response.write(`retry: 1000\n\n`)
     const stream: Stream = { response, lastSent: since ?? -1, backlog: [], unsubscribe: () => {} }
-    stream.unsubscribe = this.registry.hub.subscribe({ onChange: (change) => this.deliver(stream, change) })
+    stream.unsubscribe = this.registry.hub.subscribe({
+      onChange: (change) => this.deliver(stream, change),
+      // The registry started over from a snapshot: the watcher reconnects and is sent one.
+      onReset: () => stream.response.destroy()
+    })
     this.streams.add(stream)
     response.on('close', () => this.drop(stream))
 
     const missed = since === undefined ? undefined : this.registry.hub.changesSince(since)
     if (missed) {
       for (const change of missed) this.send(stream, change)
+    } else if (since !== undefined && since > this.registry.hub.publishedRevision && (await this.registry.knowsRevision(since))) {
+      // A watcher coming from a replica that is ahead of this one: the changes after `since`
+      // are on their way here; it is sent them as they arrive, never an older snapshot.
+      if (response.destroyed) return
     } else {
       const snapshot = await this.registry.snapshot()
       if (response.destroyed) return
       stream.lastSent = snapshot.revision
-      this.write(stream, `id: ${snapshot.revision}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`)
+      // `reason` tells a resuming watcher that its `since` could not be served (history trimmed, or another history).
+      const reason = since === undefined ? 'initial' : 'history-unavailable'
+      this.write(stream, `id: ${snapshot.revision}\nevent: snapshot\ndata: ${JSON.stringify({ ...snapshot, reason })}\n\n`)
     }
     const backlog = stream.backlog ?? []
     stream.backlog = undefined

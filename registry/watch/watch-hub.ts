@@ -3,6 +3,8 @@ import type { RegistryChange } from '../../core/registry-events.js'
 export interface WatchSubscriber {
   /** receives each durable change in revision order */
   onChange(change: RegistryChange): void
+  /** the registry started over from a snapshot (a shared store trimmed history it had not followed) */
+  onReset?(revision: number): void
 }
 
 /**
@@ -34,6 +36,29 @@ export class WatchHub {
     if (this.recent.length > this.capacity) this.recent.splice(0, this.recent.length - this.capacity)
     this.published = change.revision
     for (const subscriber of this.subscribers) subscriber.onChange(change)
+  }
+
+  /**
+   * Remembers changes published before this hub existed (the journal a restarted registry
+   * replayed), so watchers that reconnect after a restart resume instead of re-reading a
+   * snapshot. They must end at or before the published revision; a gap starts over.
+   */
+  prefill(changes: readonly RegistryChange[]): void {
+    for (const change of changes) {
+      if (change.revision > this.published) break
+      const last = this.recent[this.recent.length - 1]
+      if (last && change.revision !== last.revision + 1) this.recent.length = 0
+      this.recent.push(change)
+    }
+    if (this.recent.length > this.capacity) this.recent.splice(0, this.recent.length - this.capacity)
+  }
+
+  /** Starts over at `revision` (with `recent` remembered); every subscriber is told, so it resends a snapshot. */
+  reset(revision: number, recent: readonly RegistryChange[]): void {
+    this.recent.length = 0
+    this.published = revision
+    this.prefill(recent)
+    for (const subscriber of this.subscribers) subscriber.onReset?.(revision)
   }
 
   /**

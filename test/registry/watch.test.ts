@@ -509,7 +509,7 @@ void t.test('a watcher follows its registry through a restart on the same port',
   if (watched.model) t.same(modelState(watched.model), final, 'the mirror matches GET /v1/services after the restart')
 })
 
-void t.test('a watcher that missed changes the restarted hub never saw gets a fresh snapshot', async (t) => {
+void t.test('a watcher that missed changes before a restart gets exactly them from the replayed journal', async (t) => {
   const dataDir = await tempDir(t)
   const first = await startTestRegistry({ dataDir })
   t.teardown(first.destroy)
@@ -525,10 +525,14 @@ void t.test('a watcher that missed changes the restarted hub never saw gets a fr
 
   const registry = await restartOnPort(t, dataDir, Number(new URL(first.url).port))
   watched.watcher.start()
-  await waitFor(() => (watched.snapshots.length === 2 ? true : undefined), 'a fresh snapshot after the restart')
+  await waitFor(() => (watched.watcher.revision === registry.revision ? true : undefined), 'the missed changes after the restart')
   t.ok(seen !== undefined && seen < registry.revision)
-  t.equal(watched.snapshots[1]?.revision, registry.revision, 'at the replayed revision')
-  t.same(watched.changes, [], 'no changes were sent: they were not all remembered')
+  t.equal(watched.snapshots.length, 1, 'no second snapshot: the restarted registry remembers its journal')
+  t.same(
+    watched.changes.map((change) => change.revision),
+    range((seen ?? 0) + 1, registry.revision),
+    'exactly the missed revisions, in order'
+  )
   if (watched.model) t.same(modelState(watched.model), await restState(first.url), 'the mirror matches GET /v1/services')
   const next = await registry.setWeights('api', { v1: 10, v2: 90 }, { actor: 'test' })
   await waitFor(() => (watched.watcher.revision === next.revision ? true : undefined), 'the next change')
@@ -551,17 +555,26 @@ void t.test('a watcher resumes without a snapshot when nothing changed during a 
   await waitFor(() => (watched.connection.length === 3 ? true : undefined), 'the reconnect')
   t.equal(watched.snapshots.length, 1, 'no second snapshot was needed')
 
-  // A stream that claims an older revision than the replayed one is not told it is caught up.
+  // A stream that claims an older revision than the replayed one is not told it is caught up:
+  // it is sent the journal's changes after it.
   for (const since of [0, revision - 1]) {
     const stream = await openStream(t, first.url, { query: `?since=${since}` })
     const events = await untilCaughtUp(stream)
     t.not(events.length, 0, `since=${since} after the restart gets something`)
     t.same(
-      events.map((event) => (event.event === 'snapshot' ? `snapshot:${event.id}` : 'change')),
-      [`snapshot:${revision}`],
-      `since=${since} gets a snapshot at the replayed revision`
+      events.map((event) => (event.event === 'snapshot' ? `snapshot:${event.id}` : `change:${event.id}`)),
+      range(since + 1, revision).map((r) => `change:${r}`),
+      `since=${since} gets the replayed changes after it`
     )
   }
+  // From another history (ahead of this one): a snapshot, marked as such.
+  const foreign = await openStream(t, first.url, { query: `?since=${revision + 100}` })
+  const foreignEvents = await untilCaughtUp(foreign)
+  t.same(
+    foreignEvents.map((event) => (event.event === 'snapshot' ? `snapshot:${event.id}:${(JSON.parse(event.data) as { reason?: string }).reason}` : 'change')),
+    [`snapshot:${revision}:history-unavailable`],
+    'a revision this registry never had gets a snapshot marked history-unavailable'
+  )
   const current = await openStream(t, first.url)
   await untilCaughtUp(current)
   const heartbeat = current.events.find((event) => event.event === 'heartbeat')
