@@ -45,13 +45,19 @@ export function parseConfig<T extends TObject>(schema: T, flags: Readonly<Record
     if (raw === undefined) continue
     const value = Value.Convert(property, raw)
     if (!Value.Check(property, value)) {
-      const source = fromFlag !== undefined ? `--${meta.flag}` : fromEnv !== undefined && fromEnv !== '' ? meta.env : `default of --${meta.flag}`
       const first = Value.Errors(property, value).First()
-      problems.push(`${source}: ${first?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`)
+      problems.push(`${source(fromFlag, fromEnv, meta)}: ${first?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`)
       invalid.add(key)
       continue
     }
-    out[key] = value
+    try {
+      // A setting declared as a Transform checks what a schema cannot say (which entry of a
+      // list is wrong) in its Decode, and its message becomes the problem.
+      out[key] = Value.Decode(property, value)
+    } catch (error) {
+      problems.push(`${source(fromFlag, fromEnv, meta)}: ${(error as Error).message}`)
+      invalid.add(key)
+    }
   }
   for (const key of schema.required ?? []) {
     if (!(key in out) && !invalid.has(key)) {
@@ -61,6 +67,11 @@ export function parseConfig<T extends TObject>(schema: T, flags: Readonly<Record
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return out as Static<T>
+}
+
+/** Where a value came from, as a problem names it. */
+function source(fromFlag: unknown, fromEnv: string | undefined, meta: SettingMeta): string {
+  return fromFlag !== undefined ? `--${meta.flag}` : fromEnv !== undefined && fromEnv !== '' ? meta.env : `default of --${meta.flag}`
 }
 
 /** The log level setting every component shares (pino levels). */

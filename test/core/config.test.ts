@@ -71,3 +71,36 @@ void t.test('settingMeta: a setting must say how it is given', (t) => {
   t.same(settingMeta(logLevelSetting()), { flag: 'log-level', env: 'SWITCHYARD_LOG_LEVEL', description: 'log level' })
   t.end()
 })
+
+void t.test('parseConfig: a Transform setting decodes its value, and its refusal is the problem', (t) => {
+  const list = setting(
+    Type.Transform(Type.String({ default: 'a' }))
+      .Decode((text) => {
+        if (text.includes(' ')) throw new Error(`"${text}" has a space`)
+        return text.toUpperCase()
+      })
+      .Encode((text) => text),
+    'list'
+  )
+  const schema = Type.Object({ list })
+  t.same(parseConfig(schema, {}, {}), { list: 'A' }, 'the default, decoded')
+  t.same(parseConfig(schema, { list: 'b,c' }, {}), { list: 'B,C' })
+  const cases: [Record<string, unknown>, Record<string, string>, string[]][] = [
+    [{ list: 'b c' }, {}, ['--list: "b c" has a space']],
+    [{}, { TEST_LIST: 'd e' }, ['TEST_LIST: "d e" has a space']]
+  ]
+  for (const [flags, env, problems] of cases) t.same((t.throws(() => parseConfig(schema, flags, env)) as ConfigError).problems, problems, JSON.stringify({ flags, env }))
+  // A refused value is not also reported as missing.
+  const required = Type.Object({
+    list: setting(
+      Type.Transform(Type.String())
+        .Decode((text) => {
+          throw new Error(`no ${text}`)
+        })
+        .Encode((text) => text),
+      'list'
+    )
+  })
+  t.same((t.throws(() => parseConfig(required, { list: 'x' }, {})) as ConfigError).problems, ['--list: no x'])
+  t.end()
+})

@@ -30,6 +30,13 @@ for (const [name, schema] of clients) {
     t.equal(defaults.registry, DEFAULT_REGISTRY_URL)
     t.equal((parseConfig(schema, {}, { SWITCHYARD_REGISTRY_URL: 'http://registry:8761' }) as { registry: string }).registry, 'http://registry:8761')
     t.throws(() => parseConfig(schema, {}, { SWITCHYARD_REGISTRY_URL: 'registry:8761' }), /SWITCHYARD_REGISTRY_URL/, 'not a URL')
+    const replicas = parseConfig(schema, { registry: 'http://a:8761, http://b:8761/' }, {}) as { registry: string }
+    t.equal(replicas.registry, 'http://a:8761,http://b:8761', 'several replicas, comma-separated, as origins')
+    t.throws(
+      () => parseConfig(schema, {}, { SWITCHYARD_REGISTRY_URL: 'http://a:8761,htp:/b:8761' }),
+      { problems: ['SWITCHYARD_REGISTRY_URL: registry URL "htp:/b:8761" (entry 2 of "http://a:8761,htp:/b:8761") has scheme htp: give http:// or https://'] },
+      'the bad entry is named'
+    )
     t.end()
   })
 }
