@@ -51,6 +51,30 @@ export class RegistryMetrics {
         this.set(source.selfPreservationActive ? 1 : 0)
       }
     })
+    new Gauge({
+      name: 'switchyard_registry_self_preservation_expired_instances',
+      help: 'Instances whose lease ran out but that self-preservation keeps (evicted when it ends)',
+      registers: [this.registry],
+      collect() {
+        this.set(source.selfPreservation().expiredInstances)
+      }
+    })
+    new Gauge({
+      name: 'switchyard_registry_self_preservation_ends_seconds',
+      help: 'When self-preservation ends at the latest (seconds since the epoch; 0 when it is off)',
+      registers: [this.registry],
+      collect() {
+        this.set((source.selfPreservation().endsAt ?? 0) / 1000)
+      }
+    })
+    new Gauge({
+      name: 'switchyard_registry_sweeper',
+      help: '1 on the replica that decides lease expiries (always 1 with the file store)',
+      registers: [this.registry],
+      collect() {
+        this.set(source.decidesExpiries ? 1 : 0)
+      }
+    })
     this.evictions = new Counter({
       name: 'switchyard_registry_evictions_total',
       help: 'Instances evicted after their lease expired',

@@ -83,8 +83,9 @@ interface PendingWrite {
   reject: (error: unknown) => void
 }
 
-/** writes drafted and committed to a shared store together (one etcd transaction) */
-const MAX_BATCH = 64
+/** writes drafted and committed to a shared store together: at most 2 changes each, under etcd's 128 operations per transaction */
+const MAX_BATCH = 48
+const EVICTIONS_PER_WRITE = 100
 
 export interface InstanceView extends InstanceRecord {
   lastHeartbeat: number | undefined
@@ -196,6 +197,11 @@ export class Registry {
       endsAt: since === undefined ? undefined : since + this.preservationMaxMs,
       expiredInstances: since === undefined ? 0 : this.keptExpired
     }
+  }
+
+  /** whether this replica decides lease expiries (with a shared store, one replica of all does) */
+  get decidesExpiries(): boolean {
+    return this.shared ? this.shared.isSweeper() : true
   }
 
   /** whether several replicas share this registry's store */
@@ -447,15 +453,19 @@ export class Registry {
     } else {
       this.preservingSince = undefined
       this.keptExpired = 0
-      let evicted: { service: string; id: string }[] = []
-      if (expired.length > 0) {
+      const evicted: { service: string; id: string }[] = []
+      // In slices: a shared store commits a bounded number of changes per transaction.
+      for (let start = 0; start < expired.length; start += EVICTIONS_PER_WRITE) {
+        const slice = expired.slice(start, start + EVICTIONS_PER_WRITE)
+        let drafted: { service: string; id: string }[] = []
         await this.write(() => {
           // Drafted again after a conflict: an instance that re-registered or left meanwhile stays out of it.
           const at = this.clock()
-          evicted = expired.filter(({ service, id }) => this.model.findInstance(service, id) !== undefined && this.leases.isExpired(service, id, at, this.leaseSeconds * 1000))
-          for (const { service, id } of evicted) this.leases.forget(service, id)
-          return evicted.map(({ service, id }) => ({ type: 'instance-removed', revision: 0, at, service, id, reason: 'evicted' }) as const)
+          drafted = slice.filter(({ service, id }) => this.model.findInstance(service, id) !== undefined && this.leases.isExpired(service, id, at, this.leaseSeconds * 1000))
+          for (const { service, id } of drafted) this.leases.forget(service, id)
+          return drafted.map(({ service, id }) => ({ type: 'instance-removed', revision: 0, at, service, id, reason: 'evicted' }) as const)
         }, true)
+        evicted.push(...drafted)
       }
       result = { expired: expired.length, evicted, selfPreservation: false, ...(rebaselined ? { rebaselined: true } : {}) }
     }

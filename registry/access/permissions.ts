@@ -1,15 +1,16 @@
 import type { Principal, Role } from './tokens.js'
 
 /** What a route needs. Every route of the registry declares exactly one. */
-export type Permission = 'public' | 'read' | 'register' | 'set-weights' | 'report'
+export type Permission = 'public' | 'read' | 'register' | 'set-weights' | 'evict' | 'report'
 
 const grants: Record<Role, ReadonlySet<Permission>> = {
   reader: new Set(['read']),
   registrar: new Set(['read', 'register']),
-  operator: new Set(['read', 'set-weights']),
+  // operators steer traffic, and may remove an instance known dead that self-preservation keeps
+  operator: new Set(['read', 'set-weights', 'evict']),
   // routers read the watch stream and report what they see; they change nothing
   router: new Set(['read', 'report']),
-  admin: new Set(['read', 'register', 'set-weights', 'report'])
+  admin: new Set(['read', 'register', 'set-weights', 'evict', 'report'])
 }
 
 export type AccessDecision = { allowed: true } | { allowed: false; reason: string }
@@ -33,6 +34,8 @@ function describe(permission: Permission): string {
       return 'register or deregister instances'
     case 'set-weights':
       return 'set weights'
+    case 'evict':
+      return 'evict instances'
     case 'report':
       return 'report router signals'
     default:

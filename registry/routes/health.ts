@@ -4,7 +4,22 @@ import type { Registry } from '../registry.js'
 
 export function healthRoutes(app: FastifyInstance, options: { registry: Registry; metrics: RegistryMetrics }, done: (error?: Error) => void): void {
   const { registry, metrics } = options
-  const status = () => ({ revision: registry.revision, instances: registry.instanceCount, selfPreservation: registry.selfPreservationActive })
+  const status = () => {
+    const preservation = registry.selfPreservation()
+    return {
+      revision: registry.revision,
+      instances: registry.instanceCount,
+      selfPreservation: preservation.active,
+      ...(preservation.active
+        ? {
+            selfPreservationSince: new Date(preservation.since ?? 0).toISOString(),
+            selfPreservationEndsAt: new Date(preservation.endsAt ?? 0).toISOString(),
+            expiredInstancesKept: preservation.expiredInstances
+          }
+        : {}),
+      store: registry.replicated ? 'etcd' : 'file'
+    }
+  }
 
   app.get('/healthz', { config: { permission: 'public' } }, (_request, reply) => reply.send({ status: 'ok', ...status() }))
 

@@ -41,5 +41,12 @@ export function instanceRoutes(app: FastifyInstance, options: { registry: Regist
       return reply.code(204).send()
     }
   )
+  // An operator's removal of an instance the registry keeps although it is known dead
+  // (self-preservation holds it, or its lease has not run out yet).
+  app.post<{ Params: Static<typeof InstanceParams> }>(
+    '/v1/services/:service/instances/:id/evict',
+    { config: { permission: 'evict' }, schema: { params: InstanceParams } },
+    async (request) => registry.evict(request.params.service, request.params.id)
+  )
   done()
 }
