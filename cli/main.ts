@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander'
 import { ConfigError } from '../core/config.js'
-import { DEFAULT_REGISTRY_URL } from '../core/defaults.js'
 import { RegistryRequestError } from '../registry/client/registry-client.js'
 import { addRegistryClientCommands } from './commands/registry-client-commands.js'
 import { addRolloutCommands } from './commands/rollout-commands.js'
@@ -11,11 +10,12 @@ import { addRouterCommand } from './commands/router-command.js'
 import { addLocalCommand } from './commands/local-command.js'
 import { addMessageRouterCommand } from './commands/message-router-command.js'
 import { UsageError } from './usage-error.js'
+import { registryOption } from './client-options.js'
 
 export function buildProgram(): Command {
   const program = new Command('switchyard')
     .description('switchyard: a weighted traffic router for canary releases of HTTP services and queue consumers')
-    .addOption(new Option('--registry <url>', 'registry URL').env('SWITCHYARD_REGISTRY_URL').default(DEFAULT_REGISTRY_URL))
+    .addOption(registryOption())
     .addOption(new Option('--token <token>', 'bearer token for the registry (prefer the env variable: flags show up in ps)').env('SWITCHYARD_TOKEN'))
     .option('--json', 'print JSON instead of tables')
     .showHelpAfterError('(run with --help for usage)')

@@ -8,6 +8,7 @@ import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
 import { SignalReporter } from './signals/signal-reporter.js'
+import { RegistryEndpoints } from '../registry/client/registry-endpoints.js'
 import { hostname } from 'node:os'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing.js'
@@ -44,19 +45,24 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
   })
   const tunnels = new UpgradeTunnels(proxyConfig.upgrades, metrics)
   let connected = false
+  // One endpoint list for the watch and the reports: when one finds a replica down, both move on.
+  // (`proxy` below exists by the time a call fails: calls start after it is built.)
+  const registry = new RegistryEndpoints(settings.registry, {
+    onSwitch: (from, to, reason) => proxy.log.warn({ from, to, reason }, 'registry endpoint failed; moving to the next')
+  })
   const source = new RouteTableSource({
-    registryUrl: settings.registry,
+    registryUrl: registry,
     token: settings.token,
     endpointFor: catalog.endpointFor,
     retire: (endpoint) => {
       tunnels.retire(endpoint)
       catalog.retire(endpoint)
     },
-    onConnectionChange: (state, error) => {
+    onConnectionChange: (state, error, stream) => {
       connected = state === 'connected'
       // Once per transition, never per attempt: an outage is one line, not a flood.
       // (`proxy` below exists by then: the watch starts after it is built.)
-      if (connected) proxy.log.info({ registry: settings.registry }, 'connected to the registry watch stream')
+      if (connected) proxy.log.info({ registry: stream?.url, resumedAfter: stream?.resumedAfter ?? null }, 'connected to the registry watch stream')
       else proxy.log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
     },
     onApplied: (table) => {
@@ -70,7 +76,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
   const adminUrl = urlOf(admin, settings.adminHost)
   const reporter: SignalReporter = new SignalReporter({
-    registryUrl: settings.registry,
+    registryUrl: registry,
     token: settings.token,
     id: settings.routerId ?? `${hostname()}:${new URL(adminUrl).port}`,
     kind: 'http',

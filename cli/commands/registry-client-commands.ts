@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { RegistryChange } from '../../core/registry-events.js'
 import { RegistryWatcher } from '../../registry/client/watch-client.js'
-import { clientFrom, print, type ClientOptions } from '../client-options.js'
+import { clientFrom, clientOptions, print } from '../client-options.js'
 import { formatTable, formatWeights } from '../output.js'
 import { waitForRouters } from '../wait-for-routers.js'
 import { durationOption } from '../duration-option.js'
@@ -148,7 +148,7 @@ export function addRegistryClientCommands(program: Command): void {
     .description('follow registry changes as they happen (Ctrl-C to stop)')
     .option('--since <revision>', 'start after this revision instead of with a snapshot')
     .action(async (commandOptions: { since?: string }, command: Command) => {
-      const options = command.optsWithGlobals<ClientOptions>()
+      const options = clientOptions(command)
       const write = (value: unknown, text: string) => print(options.json ? JSON.stringify(value) + '\n' : text + '\n')
       let since: number | undefined
       if (commandOptions.since !== undefined) {
@@ -166,7 +166,7 @@ export function addRegistryClientCommands(program: Command): void {
               `snapshot at revision ${snapshot.revision}: ${snapshot.services.map((s) => `${s.name} [${formatWeights(s.weights)}] ${s.instances.length} instances`).join('; ') || 'no services'}`
             ),
           onChange: (change) => write(change, `revision ${change.revision}: ${describeChange(change)}`),
-          onConnectionChange: (state, error) => process.stderr.write(`switchyard: watch ${state}${error ? `: ${error.message}` : ''}\n`)
+          onConnectionChange: (state, error, stream) => process.stderr.write(`switchyard: watch ${state}${stream ? ` to ${stream.url}` : ''}${error ? `: ${error.message}` : ''}\n`)
         }
       })
       watcher.start()

@@ -1,7 +1,10 @@
+import { fullJitterDelay } from '../../core/backoff.js'
 import { RegistryClient, RegistryRequestError } from './registry-client.js'
+import type { RegistryEndpoints } from './registry-endpoints.js'
 
 export interface InstanceAgentOptions {
-  registryUrl: string
+  /** one URL, several replicas' comma-separated, or endpoints shared with other clients */
+  registryUrl: string | RegistryEndpoints
   token?: string | undefined
   service: string
   version: string
@@ -37,9 +40,9 @@ export class InstanceAgent {
     return this.instanceId
   }
 
-  /** Registers, retrying until the registry answers, then heartbeats in the background. */
+  /** Registers, retrying until a registry replica answers, then heartbeats in the background. */
   async start(): Promise<string> {
-    for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
+    for (let attempt = 0; ; attempt++) {
       try {
         await this.register()
         break
@@ -47,7 +50,8 @@ export class InstanceAgent {
         if (error instanceof RegistryRequestError && error.status >= 400 && error.status < 500) throw error
         if (this.healthy) this.options.onEvent?.('registry-unreachable', { reason: (error as Error).message })
         this.healthy = false
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        // Each try already went round every replica; jitter keeps a fleet that lost them together from returning together.
+        await new Promise((resolve) => setTimeout(resolve, fullJitterDelay(attempt, { initialMs: 400, maxMs: 10_000 }, Math.random)))
       }
     }
     this.schedule()
@@ -62,7 +66,10 @@ export class InstanceAgent {
     try {
       await this.client.setStatus(this.options.service, this.instanceId, 'draining')
       if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs))
-      await this.client.deregister(this.options.service, this.instanceId)
+      await this.client.deregister(this.options.service, this.instanceId).catch((error: unknown) => {
+        // Gone already: a repeat on another replica after the first deregistration landed, or an eviction.
+        if (!(error instanceof RegistryRequestError && error.status === 404)) throw error
+      })
     } catch (error) {
       this.options.onEvent?.('deregister-failed', { reason: (error as Error).message })
     }

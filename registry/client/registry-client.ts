@@ -1,28 +1,20 @@
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import type { ErrorBody } from '../../core/errors.js'
 import type { RolloutCommand, RolloutState } from '../../core/rollout/rollout-machine.js'
 import type { RolloutRequest } from '../../core/rollout/rollout-spec.js'
 import type { ServiceSignals } from '../../core/signals/figures.js'
 import type { RouterView } from '../../core/signals/router-report.js'
+import { RegistryEndpoints, RegistryRequestError } from './registry-endpoints.js'
+
+export { RegistryRequestError } from './registry-endpoints.js'
 
 export interface RegistryClientOptions {
-  /** base URL, e.g. http://127.0.0.1:8761 */
-  url: string
+  /** base URL, e.g. http://127.0.0.1:8761; several replicas' comma-separated; or endpoints shared with other clients */
+  url: string | RegistryEndpoints
   token?: string | undefined
   dispatcher?: Dispatcher
+  /** per try at one endpoint */
   timeoutMs?: number
-}
-
-/** A registry answer other than 2xx, carrying the registry's stable code. */
-export class RegistryRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string
-  ) {
-    super(message)
-    this.name = 'RegistryRequestError'
-  }
 }
 
 export interface ServiceView {
@@ -57,17 +49,19 @@ export interface Registration {
   renewSeconds: number
 }
 
-/** The registry's REST API for programs: the CLI, sample services and tests. */
+/**
+ * The registry's REST API for programs: the CLI, sample services and tests. Calls fail
+ * over between the registry's replicas (registry-endpoints.ts); a write that is not
+ * idempotent goes to another replica only when it certainly did not reach the first.
+ */
 export class RegistryClient {
-  private readonly base: string
+  readonly endpoints: RegistryEndpoints
   private readonly token: string | undefined
-  private readonly dispatcher: Dispatcher | undefined
   private readonly timeoutMs: number
 
   constructor(options: RegistryClientOptions) {
-    this.base = options.url.replace(/\/+$/, '')
+    this.endpoints = RegistryEndpoints.from(options.url, options.dispatcher ? { dispatcher: options.dispatcher } : {})
     this.token = options.token
-    this.dispatcher = options.dispatcher
     this.timeoutMs = options.timeoutMs ?? 10_000
   }
 
@@ -86,6 +80,8 @@ export class RegistryClient {
   /** `allowUnregistered` sets weights for versions that have no instance yet (pre-provisioning). */
   setWeights(service: string, weights: Record<string, number>, ifMatch?: number, options: { allowUnregistered?: boolean } = {}): Promise<WeightsView> {
     const query = options.allowUnregistered ? '?allowUnregistered=true' : ''
+    // Not repeated after an unknown outcome: a change that did land would be applied twice
+    // (a second history entry) or, with If-Match, answered 412 although it succeeded.
     return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/weights${query}`, { weights }, ifMatch === undefined ? {} : { 'if-match': `"${ifMatch}"` })
   }
 
@@ -121,40 +117,37 @@ export class RegistryClient {
   }
 
   register(service: string, body: { version: string; host: string; port: number; id?: string; metadata?: Record<string, string> }): Promise<Registration> {
-    return this.call('POST', `/v1/services/${encodeURIComponent(service)}/instances`, body)
+    // Under a given id a second registration of the same instance changes nothing; without one it would add a second instance.
+    return this.call('POST', `/v1/services/${encodeURIComponent(service)}/instances`, body, {}, body.id !== undefined)
   }
 
   heartbeat(service: string, id: string): Promise<{ leaseSeconds: number; renewSeconds: number }> {
-    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/heartbeat`)
+    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/heartbeat`, undefined, {}, true)
   }
 
   setStatus(service: string, id: string, status: 'up' | 'draining'): Promise<{ status: string; revision: number }> {
-    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/status`, { status })
+    return this.call('PUT', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/status`, { status }, {}, true)
   }
 
   deregister(service: string, id: string): Promise<void> {
-    return this.call('DELETE', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}`)
+    // Repeatable: a repeat after the first did land answers 404 INSTANCE_NOT_FOUND, which InstanceAgent takes as gone.
+    return this.call('DELETE', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}`, undefined, {}, true)
   }
 
-  private async call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
+  /** `idempotent`: may be sent to another replica after an unknown outcome (default: reads only). */
+  private async call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, idempotent?: boolean): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...extraHeaders }
     if (this.token) headers.authorization = `Bearer ${this.token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    let response: Dispatcher.ResponseData
-    try {
-      response = await request(`${this.base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? null : JSON.stringify(body),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {})
-      })
-    } catch (error) {
-      throw new RegistryRequestError(0, 'REGISTRY_UNREACHABLE', `cannot reach the registry at ${this.base}: ${(error as Error).message}`)
-    }
-    const text = await response.body.text()
-    if (response.statusCode >= 200 && response.statusCode < 300) {
+    const { status, text } = await this.endpoints.send({
+      method,
+      path,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+      timeoutMs: this.timeoutMs,
+      ...(idempotent === undefined ? {} : { idempotent })
+    })
+    if (status >= 200 && status < 300) {
       return (text === '' ? undefined : JSON.parse(text)) as T
     }
     let parsed: Partial<ErrorBody> = {}
@@ -163,6 +156,6 @@ export class RegistryClient {
     } catch {
       // not JSON: fall through to a generic message
     }
-    throw new RegistryRequestError(response.statusCode, parsed.code ?? `HTTP_${response.statusCode}`, parsed.message ?? `registry answered ${response.statusCode}`)
+    throw new RegistryRequestError(status, parsed.code ?? `HTTP_${status}`, parsed.message ?? `registry answered ${status}`)
   }
 }

@@ -10,6 +10,7 @@ import { loadMessageRouterConfig, type MessageRouterConfig, type MessageRouterSe
 import { MessageRouter } from './message-router.js'
 import { MessageMetrics } from './metrics.js'
 import { SignalReporter } from '../signals/signal-reporter.js'
+import { RegistryEndpoints } from '../../registry/client/registry-endpoints.js'
 import { hostname } from 'node:os'
 import { closeOnSignals } from '../../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../../telemetry/tracing.js'
@@ -35,12 +36,16 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
   const brokerLabel = adapter.kind === 'memory' ? 'memory' : redactAmqpUrl(settings.broker)
   const log = pino({ level: settings.logLevel, name: 'message-router' })
   const metrics = new MessageMetrics()
+  // One endpoint list for the watch and the reports: when one finds a replica down, both move on.
+  const registry = new RegistryEndpoints(settings.registry, {
+    onSwitch: (from, to, reason) => log.warn({ from, to, reason }, 'registry endpoint failed; moving to the next')
+  })
   const source = new RouteTableSource<InstanceRecord>({
-    registryUrl: settings.registry,
+    registryUrl: registry,
     token: settings.token,
     endpointFor: (instance) => instance,
-    onConnectionChange: (state, error) => {
-      if (state === 'connected') log.info({ registry: settings.registry }, 'connected to the registry watch stream')
+    onConnectionChange: (state, error, stream) => {
+      if (state === 'connected') log.info({ registry: stream?.url, resumedAfter: stream?.resumedAfter ?? null }, 'connected to the registry watch stream')
       else log.warn({ registry: settings.registry, reason: error?.message }, 'registry unreachable; routing on the last table while reconnecting')
     },
     onApplied: (table) => {
@@ -61,7 +66,7 @@ export async function startMessageRouter(settings: MessageRouterSettings, option
   const adminUrl = `http://${settings.adminHost === '0.0.0.0' ? '127.0.0.1' : settings.adminHost}:${port}`
   log.info({ topics: config.topics, broker: brokerLabel }, `message router admin on ${adminUrl}`)
   const reporter = new SignalReporter({
-    registryUrl: settings.registry,
+    registryUrl: registry,
     token: settings.token,
     id: settings.routerId ?? `${hostname()}:${port}`,
     kind: 'messages',

@@ -1,9 +1,10 @@
-import { request } from 'undici'
 import type { VersionCounters } from '../../core/signals/counters.js'
 import type { RouterKind } from '../../core/signals/router-report.js'
+import { RegistryEndpoints } from '../../registry/client/registry-endpoints.js'
 
 export interface SignalReporterOptions {
-  registryUrl: string
+  /** one URL, several replicas' comma-separated, or endpoints shared with the router's watch */
+  registryUrl: string | RegistryEndpoints
   token?: string | undefined
   /** stable across restarts of the same router (host and admin port by default) */
   id: string
@@ -31,9 +32,11 @@ export class SignalReporter {
   private again = false
   private healthy: boolean | undefined
   private stopped = false
+  private readonly endpoints: RegistryEndpoints
 
   constructor(private readonly options: SignalReporterOptions) {
     this.startedAt = (options.clock ?? Date.now)()
+    this.endpoints = RegistryEndpoints.from(options.registryUrl)
   }
 
   start(): void {
@@ -83,15 +86,18 @@ export class SignalReporter {
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (options.token) headers.authorization = `Bearer ${options.token}`
     try {
-      const response = await request(new URL(`/v1/routers/${encodeURIComponent(options.id)}`, options.registryUrl), {
+      // A report replaces the last one (running totals), so it may go to another replica
+      // whatever happened to it; one round, since the next report is due in an interval.
+      const answer = await this.endpoints.send({
         method: 'PUT',
+        path: `/v1/routers/${encodeURIComponent(options.id)}`,
         headers,
         body,
-        headersTimeout: 5_000,
-        bodyTimeout: 5_000
+        idempotent: true,
+        timeoutMs: 5_000,
+        rounds: 1
       })
-      const text = await response.body.text()
-      if (response.statusCode !== 200) throw new Error(`the registry answered ${response.statusCode}: ${text.slice(0, 200)}`)
+      if (answer.status !== 200) throw new Error(`the registry at ${answer.url} answered ${answer.status}: ${answer.text.slice(0, 200)}`)
       if (this.healthy !== true) options.log.info({ router: options.id }, 'reporting signals to the registry')
       this.healthy = true
     } catch (error) {

@@ -1,17 +1,19 @@
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
 import { RegistryModel } from '../../core/registry-model.js'
 import { buildTable, emptyTable, type RouteTable } from '../../core/route-table.js'
-import { RegistryWatcher } from '../../registry/client/watch-client.js'
+import type { RegistryEndpoints } from '../../registry/client/registry-endpoints.js'
+import { RegistryWatcher, type WatchStreamInfo } from '../../registry/client/watch-client.js'
 import type { InstanceRecord } from '../../core/registry-events.js'
 
 export interface TableSourceOptions<E> {
-  registryUrl: string
+  /** one URL, several replicas' comma-separated, or endpoints shared with the router's reporter */
+  registryUrl: string | RegistryEndpoints
   token?: string | undefined
   /** the router's object for an instance (reused while the instance stays the same) */
   endpointFor: (instance: InstanceRecord) => E
   /** an endpoint no route uses any more */
   retire?: (endpoint: E) => void
-  onConnectionChange?: (state: 'connected' | 'disconnected', error?: Error) => void
+  onConnectionChange?: (state: 'connected' | 'disconnected', error?: Error, stream?: WatchStreamInfo) => void
   onApplied?: (table: RouteTable<E>) => void
   idleTimeoutMs?: number
 }
