@@ -68,11 +68,11 @@ export class RegistryMetrics {
       }
     })
     new Gauge({
-      name: 'switchyard_registry_sweeper',
-      help: '1 on the replica that decides lease expiries (always 1 with the file store)',
+      name: 'switchyard_registry_leader',
+      help: '1 on the replica that decides lease expiries and rollout steps (always 1 with the file store)',
       registers: [this.registry],
       collect() {
-        this.set(source.decidesExpiries ? 1 : 0)
+        this.set(source.isLeader ? 1 : 0)
       }
     })
     this.evictions = new Counter({

@@ -78,7 +78,7 @@ export interface SelfPreservationView {
 
 interface PendingWrite {
   draft: () => RegistryChange[]
-  asSweeper: boolean
+  asLeader: boolean
   resolve: (revision: number) => void
   reject: (error: unknown) => void
 }
@@ -199,9 +199,19 @@ export class Registry {
     }
   }
 
-  /** whether this replica decides lease expiries (with a shared store, one replica of all does) */
-  get decidesExpiries(): boolean {
-    return this.shared ? this.shared.isSweeper() : true
+  /** whether this replica makes the background decisions: lease expiries and rollout steps (with a shared store, one replica of all does) */
+  get isLeader(): boolean {
+    return this.shared ? this.shared.isLeader() : true
+  }
+
+  /** passes a router report received here to the other replicas (a single registry has none) */
+  shareRouterReport(routerId: string, reporter: string, report: unknown): void {
+    this.shared?.shareRouterReport(routerId, reporter, report)
+  }
+
+  /** router reports other replicas received */
+  onRemoteRouterReport(listener: (reporter: string, report: unknown) => void): void {
+    this.shared?.onRemoteRouterReport(listener)
   }
 
   /** whether several replicas share this registry's store */
@@ -432,11 +442,11 @@ export class Registry {
    * registry, not the instances, is the likely one cut off (Eureka's self-preservation).
    * Self-preservation is bounded: once it has held for `selfPreservationMaxMs`, the
    * instances still expired are taken to be gone and evicted (a new baseline). With a
-   * shared store only the replica holding the sweeper role decides, and its evictions
-   * are fenced by that role, so no instance is evicted twice or on two views.
+   * shared store only the leader replica decides, and its evictions are fenced by
+   * that role, so no instance is evicted twice or on two views.
    */
   async sweep(): Promise<SweepResult> {
-    if (this.shared && !this.shared.isSweeper()) {
+    if (this.shared && !this.shared.isLeader()) {
       this.preservingSince = undefined
       return { expired: 0, evicted: [], selfPreservation: false, skipped: true }
     }
@@ -536,7 +546,7 @@ export class Registry {
   // ---- internals ----
 
   /** Runs `draft` against the working state and commits what it returns; resolves with the revision reached. */
-  private write(draft: () => RegistryChange[], asSweeper = false): Promise<number> {
+  private write(draft: () => RegistryChange[], asLeader = false): Promise<number> {
     if (!this.shared) {
       try {
         const changes = draft()
@@ -546,7 +556,7 @@ export class Registry {
       }
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ draft, asSweeper, resolve, reject })
+      this.pending.push({ draft, asLeader, resolve, reject })
       void this.pump()
     })
   }
@@ -588,7 +598,7 @@ export class Registry {
       while (this.pending.length > 0) {
         const first = this.pending[0] as PendingWrite
         let count = 1
-        while (count < this.pending.length && count < MAX_BATCH && (this.pending[count] as PendingWrite).asSweeper === first.asSweeper) count++
+        while (count < this.pending.length && count < MAX_BATCH && (this.pending[count] as PendingWrite).asLeader === first.asLeader) count++
         await this.commitShared(this.pending.splice(0, count))
       }
     } finally {
@@ -623,7 +633,7 @@ export class Registry {
       this.modelAhead = true
       let outcome
       try {
-        outcome = await store.commit(changes, base, { asSweeper: batch[0]?.asSweeper ?? false })
+        outcome = await store.commit(changes, base, { asLeader: batch[0]?.asLeader ?? false })
       } catch (error) {
         const failure = new SwitchyardError('STORE_UNAVAILABLE', 'the registry store cannot take the change now; it may or may not have been applied: read and retry', {
           cause: error
@@ -640,7 +650,7 @@ export class Registry {
       }
       await this.catchUp(outcome.head)
       if (outcome.result === 'fenced') {
-        const fenced = new SwitchyardError('STORE_UNAVAILABLE', 'this replica no longer decides lease expiries; another replica does')
+        const fenced = new SwitchyardError('STORE_UNAVAILABLE', 'this replica is no longer the leader; another replica decides')
         for (const { write } of drafted) write.reject(fenced)
         return
       }

@@ -47,6 +47,8 @@ export class RolloutController {
 
   /** One look at every active rollout (also called directly by tests with a fake clock). */
   async tick(): Promise<void> {
+    // With replicas, the leader steps rollouts (its writes are checked against the newest state anyway).
+    if (!this.options.registry.isLeader) return
     for (const rollout of this.options.registry.activeRollouts()) {
       if (rollout.phase !== 'progressing') continue
       try {

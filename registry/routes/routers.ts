@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Static } from '@sinclair/typebox'
 import type { SignalBook } from '../../core/signals/signal-book.js'
+import type { RouterReport } from '../../core/signals/router-report.js'
 import type { Registry } from '../registry.js'
 import { RouterParams, RouterReportBody } from '../schemas.js'
 
@@ -9,13 +10,23 @@ const REPORT_BODY_LIMIT = 1024 * 1024
 
 export function routerRoutes(app: FastifyInstance, options: { registry: Registry; book: SignalBook }, done: (error?: Error) => void): void {
   const { registry, book } = options
+  // Routers that reported to another replica of the same store.
+  registry.onRemoteRouterReport((reporter, report) => {
+    try {
+      book.accept(report as RouterReport, reporter, registry.revision)
+    } catch (error) {
+      app.log.warn({ err: error }, 'a router report relayed by another replica was refused')
+    }
+  })
 
   app.put<{ Params: Static<typeof RouterParams>; Body: Static<typeof RouterReportBody> }>(
     '/v1/routers/:router',
     { config: { permission: 'report' }, bodyLimit: REPORT_BODY_LIMIT, schema: { params: RouterParams, body: RouterReportBody } },
     (request, reply) => {
       const reporter = request.principal?.name ?? 'unknown'
-      const router = book.accept({ ...request.body, id: request.params.router }, reporter, registry.revision)
+      const report = { ...request.body, id: request.params.router }
+      const router = book.accept(report, reporter, registry.revision)
+      registry.shareRouterReport(request.params.router, reporter, report)
       return reply.send({ router, revision: registry.revision })
     }
   )

@@ -56,7 +56,7 @@ export type CommitOutcome =
   | { readonly result: 'committed' }
   /** another replica wrote first: the store is at `head`; catch up to it and validate again */
   | { readonly result: 'conflict'; readonly head: number }
-  /** the write needed this replica to hold the sweeper role, and it no longer does */
+  /** the write needed this replica to be the leader, and it no longer is */
   | { readonly result: 'fenced'; readonly head: number }
 
 /**
@@ -73,19 +73,22 @@ export interface SharedRegistryStore {
   follow(follower: ChangeFollower): void
   /**
    * Writes `changes` (revisions `expectedRevision + 1` onwards) iff the store is still at
-   * `expectedRevision` (and, with `asSweeper`, this replica still holds the sweeper role).
+   * `expectedRevision` (and, with `asLeader`, this replica is still the leader).
    * Resolves once the changes are durable in the store (for etcd: a quorum has them).
    * Rejects when the store cannot be reached: the changes may or may not have landed.
    */
-  commit(changes: readonly RegistryChange[], expectedRevision: number, options?: { asSweeper?: boolean }): Promise<CommitOutcome>
+  commit(changes: readonly RegistryChange[], expectedRevision: number, options?: { asLeader?: boolean }): Promise<CommitOutcome>
   /** the store's latest revision, read through to the store (linearizable) */
   headRevision(): Promise<number>
-  /** whether this replica decides lease expiries now (one replica of all does) */
-  isSweeper(): boolean
+  /** whether this replica makes the cluster's background decisions now: lease expiries, rollout steps (one replica of all does) */
+  isLeader(): boolean
   /** passes a heartbeat received here to the other replicas */
   shareHeartbeat(service: string, id: string): void
   /** heartbeats received by other replicas */
   onRemoteHeartbeats(listener: (instances: readonly { service: string; id: string }[]) => void): void
+  /** passes a router's report received here to the other replicas (each sees every router) */
+  shareRouterReport(routerId: string, reporter: string, report: unknown): void
+  onRemoteRouterReport(listener: (reporter: string, report: unknown) => void): void
   setCompactionSource(source: () => PersistedState): void
   close(): Promise<void>
 }
