@@ -19,6 +19,8 @@ import { rolloutRoutes } from './routes/rollouts.js'
 import { routerRoutes } from './routes/routers.js'
 import { signalRoutes } from './routes/signals.js'
 import { RouterReportSignals, type SignalSource } from './signals/signal-source.js'
+import { whoamiRoutes } from './routes/whoami.js'
+import { consoleRoutes } from './console/console-routes.js'
 
 export interface RegistryAppOptions {
   registry: Registry
@@ -40,6 +42,8 @@ export interface RegistryAppOptions {
     /** how often active rollouts are advanced (default 1 s); 0 leaves it to the caller (tests) */
     tickMs?: number
   }
+  /** the browser console's built assets (default: dist/console) */
+  console?: { assetsDir?: string }
 }
 
 declare module 'fastify' {
@@ -99,6 +103,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
     if (result.selfPreservation !== preserving) {
       preserving = result.selfPreservation
       if (preserving) app.log.warn({ expired: result.expired, instances: registry.instanceCount }, 'self-preservation on: too many leases expired at once, evicting none')
+      else if (result.rebaselined) app.log.warn({ evicted: result.evicted.length }, 'self-preservation ended after its bound: evicting the instances still expired')
       else app.log.info('self-preservation off: evicting expired instances again')
     }
     if (result.evicted.length > 0) app.log.info({ evicted: result.evicted }, 'evicted instances whose lease expired')
@@ -122,6 +127,8 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   void app.register(routerRoutes, { registry, book })
   void app.register(signalRoutes, { registry, source, clock, maxWindowMs })
   void app.register(rolloutRoutes, { registry, book })
+  void app.register(whoamiRoutes)
+  void app.register(consoleRoutes, options.console ?? {})
   app.addHook('onReady', (done) => {
     if ((options.rollouts?.tickMs ?? 1_000) > 0) rollouts.start()
     done()
