@@ -599,7 +599,14 @@ export class Registry {
         const first = this.pending[0] as PendingWrite
         let count = 1
         while (count < this.pending.length && count < MAX_BATCH && (this.pending[count] as PendingWrite).asLeader === first.asLeader) count++
-        await this.commitShared(this.pending.splice(0, count))
+        const batch = this.pending.splice(0, count)
+        try {
+          await this.commitShared(batch)
+        } catch (error) {
+          // (settling a write twice is harmless: the first outcome stands)
+          this.modelAhead = true
+          for (const write of batch) write.reject(error)
+        }
       }
     } finally {
       this.pumping = false
@@ -608,11 +615,13 @@ export class Registry {
 
   private async commitShared(batch: PendingWrite[]): Promise<void> {
     const store = this.shared as SharedRegistryStore
+    let refreshed = false
     for (;;) {
       if (this.modelAhead) this.resetModel()
       const base = this.model.revision
       const changes: RegistryChange[] = []
       const drafted: { write: PendingWrite; revision: number }[] = []
+      const refused: { write: PendingWrite; error: unknown }[] = []
       for (const write of batch) {
         try {
           for (const draft of write.draft()) {
@@ -623,9 +632,30 @@ export class Registry {
           }
           drafted.push({ write, revision: this.model.revision })
         } catch (error) {
-          write.reject(error)
+          refused.push({ write, error })
         }
       }
+      // A refusal on state this replica has not caught up with (the instance was just
+      // registered through another replica) would be wrong: refuse only on the newest state.
+      if (refused.length > 0 && !refreshed) {
+        refreshed = true
+        let head: number
+        try {
+          head = await store.headRevision()
+        } catch (error) {
+          head = base
+          this.modelAhead = changes.length > 0
+          const failure = new SwitchyardError('STORE_UNAVAILABLE', 'the registry store cannot be read now: retry', { cause: error })
+          for (const write of batch) write.reject(failure)
+          return
+        }
+        if (head > base) {
+          if (changes.length > 0) this.modelAhead = true
+          await this.catchUp(head)
+          continue
+        }
+      }
+      for (const { write, error } of refused) write.reject(error)
       if (changes.length === 0) {
         for (const { write } of drafted) write.resolve(this.view.revision)
         return

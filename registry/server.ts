@@ -4,7 +4,7 @@ import { buildRegistryApp, redactedPaths } from './app.js'
 import { readTokensFile, TokenSet, validateAdminToken } from './access/tokens.js'
 import type { RegistryConfig } from './config.js'
 import { Registry } from './registry.js'
-import { FileStore } from './store/file-store.js'
+import { storeForConfig } from './store/store-for-config.js'
 import type { SignalSource } from './signals/signal-source.js'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
 import { startTracing } from '../telemetry/tracing-sdk.js'
@@ -30,13 +30,17 @@ export async function startRegistryServer(config: RegistryConfig, options: Start
   const tokens = await loadTokens(config, env, announce)
   const logger = { level: config.logLevel, redact: { paths: redactedPaths, censor: '[redacted]' } }
   const repairs: string[] = []
-  const store = new FileStore({ dataDir: config.dataDir, onRepair: (message) => repairs.push(message) })
+  // etcd trouble is logged once the app (and its logger) exists
+  const errors: { log?: (error: Error, what: string) => void } = {}
+  const { store, description } = await storeForConfig(config, env, { onRepair: (message) => repairs.push(message), onError: (error, what) => errors.log?.(error, what) })
   const registry = await Registry.open({
     store,
     leaseSeconds: config.leaseSeconds,
     renewSeconds: config.renewSeconds,
     selfPreservationThreshold: config.selfPreservationThreshold,
-    selfPreservationMinExpired: config.selfPreservationMinExpired
+    selfPreservationMinExpired: config.selfPreservationMinExpired,
+    selfPreservationMaxMs: config.selfPreservationMaxSeconds * 1000,
+    watchBuffer: config.historyRetention
   })
   const app = buildRegistryApp({
     registry,
@@ -47,6 +51,7 @@ export async function startRegistryServer(config: RegistryConfig, options: Start
     rollouts: { tickMs: config.rolloutTickSeconds * 1000 }
   })
   for (const message of repairs) app.log.warn(message)
+  errors.log = (error, what) => app.log.warn({ err: error }, what)
   registry.onFailure((error) => {
     app.log.fatal({ err: error }, 'the registry store failed; stopping so that a restart recovers from disk')
     options.onFatal?.(error)
@@ -60,7 +65,7 @@ export async function startRegistryServer(config: RegistryConfig, options: Start
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`
-  app.log.info({ revision: registry.revision, instances: registry.instanceCount, dataDir: config.dataDir }, `registry listening on ${url}`)
+  app.log.info({ revision: registry.revision, instances: registry.instanceCount, ...description }, `registry listening on ${url}`)
 
   let closing: Promise<void> | undefined
   return {
