@@ -142,6 +142,11 @@ export class EtcdTransport {
     if (token === undefined) this.authDisabled = false
   }
 
+  /** where the next call goes first */
+  get currentEndpoint(): string {
+    return this.endpoints[this.current] as string
+  }
+
   get authConfigured(): boolean {
     return this.auth !== undefined
   }
