@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Agent, request, type Dispatcher } from 'undici'
+import { JsonObjectSplitter } from './etcd-json-stream.js'
 import { EtcdError, verdictOfAnswer, verdictOfTransportError, type FailureVerdict } from './etcd-errors.js'
 
 /** PEM files for https endpoints: the CA that signed etcd's certificate, and a client certificate when etcd asks for one. */
@@ -247,7 +248,8 @@ export class EtcdTransport {
 
   private async answerOf(response: Dispatcher.ResponseData): Promise<{ ok: true; value: unknown } | { ok: false; verdict: FailureVerdict }> {
     const text = await response.body.text()
-    if (response.statusCode === 200) return { ok: true, value: JSON.parse(text) as unknown }
+    // a streaming call (lease keepalive) answers one object per request, newline-delimited: the first is the answer
+    if (response.statusCode === 200) return { ok: true, value: new JsonObjectSplitter().push(text)[0] }
     let parsed: { code?: number; message?: string } | undefined
     try {
       parsed = JSON.parse(text) as { code?: number; message?: string }

@@ -217,7 +217,8 @@ export class EtcdWatch implements AsyncIterable<EtcdWatchBatch> {
           .status({ endpoint: stream.index, timeoutMs: this.client.transport.attemptTimeoutMs })
           .then(
             (status) => {
-              if (status.leader === '0' || status.errors.length > 0) stream.body.destroy(new StreamBroken(`member without a leader (${status.errors.join('; ') || 'no leader'})`))
+              // alarms (e.g. NOSPACE) leave watches serving: only a lost leader breaks the stream
+              if (status.leader === '0' || status.errors.some((error) => error.includes('no leader'))) stream.body.destroy(new StreamBroken('its member has no leader'))
               else lastData = Date.now()
             },
             (error: unknown) => stream.body.destroy(new StreamBroken(`silent for ${idleCheckMs} ms and its status failed: ${(error as Error).message}`))
