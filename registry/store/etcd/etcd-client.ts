@@ -2,7 +2,14 @@
  * A client for etcd's v3 HTTP/JSON gateway (the grpc-gateway every etcd member serves on
  * its client URLs), on undici.
  *
- * Why the gateway and not the `etcd3` package (gRPC): MEASUREMENT
+ * Why the gateway and not the `etcd3` package (gRPC): it costs nothing measurable, and it
+ * leaves resuming, compaction and failover to code we test. Measured on the 2-core dev
+ * machine under load (load average 10-16), etcd 3.4.23, sequential calls to the leader,
+ * 400 each after warm-up, p50 gateway vs etcd3 1.1.2: 1 member: put 1.8 vs 1.4 ms,
+ * mod-revision CAS txn 1.8 vs 1.8 ms, linearizable get 0.9 vs 0.9 ms; 3 members: put 4.2
+ * vs 5.0 ms, txn 4.7 vs 4.5 ms, get 1.6 vs 2.1 ms; 32 concurrent puts: 400 vs 458/s (1
+ * member), 791 vs 725/s (3). Raft and fsync dominate; run to run noise is larger than the
+ * difference. `etcdctl put` (a process per call): p50 180-215 ms.
  *
  * Failover, timeouts, TLS and auth are in etcd-transport.ts; errors and their codes in
  * etcd-errors.ts; the watch stream in etcd-watch.ts; keeping a lease alive in
