@@ -71,7 +71,9 @@ for (const role of ['follower', 'leader'] as const) {
       }
     }
     t.comment(`${role} killed: ${acknowledged.length} writes acknowledged, ${unknown.length} with an unknown outcome ${unknown.join(' | ')}`)
-    if (role === 'follower') t.equal(unknown.length, 0, 'no write between two calls is lost to a dead follower')
+    // a dead follower refuses connections: the next member takes the write. At most one can race the kill: sent on a
+    // kept-alive socket whose close had not been seen yet, it cannot be told from a write the member took and died on.
+    if (role === 'follower') t.ok(unknown.length <= 1, 'a dead follower costs no write (but the one racing its death)')
     t.ok(acknowledged.length >= 140, 'writes went on')
     const stored = (await client.range(`/kill/${role}/k`, { prefix: true })).kvs.map((kv) => kv.modRevision)
     t.same(

@@ -287,7 +287,11 @@ export class EtcdClient {
     return { header: parseHeader(raw.header), succeeded, responses: (raw.responses ?? []).map((response, index) => opResult(response, ops[index])) }
   }
 
-  /** Drops the history before `revision` (`physical`: returns once the space is reclaimed on the members). */
+  /**
+   * Drops the history before `revision` (`physical`: returns once the space is reclaimed on
+   * the members). Retried like a read: compacting twice is harmless, though a retry of one
+   * that did land (or a revision already compacted) answers ETCD_COMPACTED.
+   */
   async compact(revision: number, options: { physical?: boolean; timeoutMs?: number } = {}): Promise<EtcdResponseHeader> {
     const raw = await this.transport.call<{ header?: RawHeader }>(
       '/v3/kv/compaction',
