@@ -3,24 +3,31 @@
  * without a Docker engine: the Compose Specification schema, the files and subcommands
  * each service runs, the env each is given (from the settings schemas, imported), every
  * port (resolved by the components' own config parsers from the flags and env compose
- * passes), the healthcheck one-liners and the two shell entrypoints (run here for real),
- * the Prometheus targets and the Grafana dashboard's metric names.
+ * passes), the healthcheck one-liners and the shell entrypoints (run here for real),
+ * the Prometheus targets and the Grafana dashboard's metric names. The profile `ha` is
+ * held to the same checks, and its etcd members are started here (Debian's etcd, on
+ * 127.0.0.1) with the flags compose gives them.
  */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import { networkInterfaces } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { Ajv } from 'ajv'
 import type { TObject, TSchema } from '@sinclair/typebox'
 import { parse as parseYaml } from 'yaml'
 import { parseConfig, settingMeta } from '../../core/config.js'
+import { parseRegistryUrls } from '../../core/registry-urls.js'
 import { parseRegistryConfig, RegistrySettings } from '../../registry/config.js'
 import { loadProxyConfig, parseRouterSettings, RouterSettings } from '../../router/config.js'
 import { MessageRouterSettings, parseMessageRouterSettings } from '../../router/messages/config.js'
 import { SampleServiceSettings } from '../../sample-services/api/server.js'
 import { OrdersWorkerSettings } from '../../sample-services/orders-worker/settings.js'
 import { WebfrontSettings } from '../../sample-services/webfront/settings.js'
+import { freePorts } from '../../bench/lib/ports.js'
+import { ETCD_BINARY, ETCDCTL_BINARY, etcdInstalled } from '../helpers/etcd-cluster.js'
 import { startTestRegistry, TOKENS } from '../helpers/registry-harness.js'
 import {
   cleanEnv,
@@ -39,7 +46,8 @@ import {
   readComposeRaw,
   readDockerignore,
   run,
-  sourceOf
+  sourceOf,
+  waitFor
 } from './helpers.js'
 
 const TOKEN = 'compose-test-admin-token-0123456789'
@@ -84,8 +92,40 @@ const THIRD_PARTY: Record<string, { image: RegExp; ports: Record<number, string>
   rabbitmq: { image: /^rabbitmq:4[.\d]*-management$/, ports: { 5672: 'AMQP', 15672: 'management UI', 15692: 'Prometheus metrics (rabbitmq_prometheus plugin)' } },
   jaeger: { image: /^jaegertracing\/jaeger:2\.\d+\.\d+$/, ports: { 4317: 'OTLP gRPC', 4318: 'OTLP HTTP', 16686: 'UI' } },
   prometheus: { image: /^prom\/prometheus:v3\./, ports: { 9090: 'web and API' } },
-  grafana: { image: /^grafana\/grafana:\d/, ports: { 3000: 'web' } }
+  grafana: { image: /^grafana\/grafana:\d/, ports: { 3000: 'web' } },
+  // the profile `ha`: etcd's official image, 3.5 (the registry's etcd store is tested on 3.4 and 3.5)
+  ...Object.fromEntries(
+    ['etcd-1', 'etcd-2', 'etcd-3'].map((name) => [name, { image: /^quay\.io\/coreos\/etcd:v3\.5\.\d+$/, ports: { 2379: 'etcd client API', 2380: 'etcd peers' } }])
+  )
 }
+
+/** Services `docker compose up` starts with no profile: the stack as it was before the profile `ha`. */
+const DEFAULT_STACK = [
+  'registry',
+  'init-weights',
+  'router',
+  'message-router',
+  'api-v13',
+  'api-v14',
+  'webfront-v13',
+  'webfront-v14',
+  'orders-worker-v1',
+  'orders-worker-v2',
+  'rabbitmq',
+  'jaeger',
+  'prometheus',
+  'grafana'
+]
+/** What `--profile ha` adds. */
+const HA_STACK = ['etcd-1', 'etcd-2', 'etcd-3', 'registry-1', 'registry-2', 'init-weights-ha', 'router-ha', 'api-ha-v13', 'api-ha-v14']
+
+const profilesOf = (service: any): string[] => service?.profiles ?? []
+/** The services compose starts with `--profile <profile>` (none: plain `docker compose up`). */
+const stackOf = (profile?: string) =>
+  Object.keys(services).filter((name) => {
+    const profiles = profilesOf(services[name])
+    return profiles.length === 0 || (profile !== undefined && profiles.includes(profile))
+  })
 
 interface Listener {
   port: number
@@ -231,6 +271,48 @@ const processes = Object.entries(services)
   .map(([name, service]) => describe(name, service))
 const processOf = (name: string) => processes.find((p) => p.service === name)
 
+/** The registries a client follows: the URLs it is given, parsed as the clients parse them (comma-separated replicas). */
+function registriesOf(p: SwitchyardProcess): URL[] {
+  if (p.kind === 'registry') return []
+  const text: unknown = p.kind === 'cli-client' ? environmentOf(services[p.service]).SWITCHYARD_REGISTRY_URL : p.config.registry
+  if (typeof text !== 'string') throw new Error(`${p.service}: no registry URL`)
+  return parseRegistryUrls(text).map((url) => new URL(url))
+}
+
+interface EtcdMemberService {
+  service: string
+  binary: string
+  /** --flag=value, by flag */
+  flags: Record<string, string>
+}
+
+/** The etcd members compose runs, with their command read as --flag=value pairs. */
+function etcdMembers(): EtcdMemberService[] {
+  return Object.entries<any>(services)
+    .filter(([, service]) => /^quay\.io\/coreos\/etcd:/.test(service.image ?? ''))
+    .map(([name, service]) => {
+      const [binary, ...args] = service.command as string[]
+      const flags: Record<string, string> = {}
+      for (const arg of args) {
+        const match = /^--([a-z-]+)=(.*)$/.exec(arg)
+        if (!match) throw new Error(`${name}: write etcd's flags as --flag=value, not "${arg}"`)
+        flags[match[1] as string] = match[2] as string
+      }
+      return { service: name, binary: binary as string, flags }
+    })
+}
+
+/** The registry a client follows, as one key: its replicas' host:port, sorted. */
+const registryKey = (p: SwitchyardProcess) =>
+  registriesOf(p)
+    .map((url) => url.host)
+    .sort()
+    .join(',')
+const sameRegistry = (a: SwitchyardProcess, b: SwitchyardProcess) => registryKey(a) === registryKey(b)
+const sameStack = (a: SwitchyardProcess, b: SwitchyardProcess) => profilesOf(services[a.service]).join() === profilesOf(services[b.service]).join()
+/** Switchyard processes of the default stack (no profile). */
+const defaultProcesses = () => processes.filter((p) => profilesOf(services[p.service]).length === 0)
+
 /** Options, commands and env names from commander's help text. */
 function readHelp(text: string) {
   const section = (title: string) => {
@@ -243,7 +325,8 @@ function readHelp(text: string) {
   return {
     options: [...section('Options').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1] as string),
     commands: [...section('Commands').matchAll(/^ {2}([\w-]+)/gm)].map((m) => m[1] as string),
-    env: [...text.matchAll(/env:\s+(\w+)/g)].map((m) => m[1] as string)
+    // "(env: NAME)" or "(env NAME, default ...)", as the options word it
+    env: [...text.matchAll(/\(env:?\s+(\w+)/g)].map((m) => m[1] as string)
   }
 }
 
@@ -260,9 +343,9 @@ async function readHelpOf(args: string[]) {
   return readHelp(result.stdout)
 }
 
-/** host:port pairs of URLs in a text (http, https, amqp, amqps; user:password@ skipped). */
+/** host:port pairs of URLs in a text (http, https, amqp, amqps; user:password@ skipped; a comma ends a URL, as in lists of replicas). */
 function urlsIn(text: string): { url: string; host: string; port: number }[] {
-  return [...text.matchAll(/\b(?:https?|amqps?):\/\/(?:[^@/\s"']+@)?([A-Za-z0-9_.-]+):(\d+)[^\s"']*/g)].map((m) => ({ url: m[0], host: m[1] as string, port: Number(m[2]) }))
+  return [...text.matchAll(/\b(?:https?|amqps?):\/\/(?:[^@/\s"',]+@)?([A-Za-z0-9_.-]+):(\d+)[^\s"',]*/g)].map((m) => ({ url: m[0], host: m[1] as string, port: Number(m[2]) }))
 }
 
 /** Whether something in the compose network can reach service:port, and what answers there. */
@@ -294,6 +377,21 @@ void t.test('the compose file validates against the Compose Specification (draft
   t.end()
 })
 
+void t.test('profiles: the default stack is as it was, and `--profile ha` only adds to it', (t) => {
+  t.same(stackOf(), DEFAULT_STACK, '`docker compose up` starts the stack it always did, nothing of the profile ha')
+  t.same(stackOf('ha'), [...DEFAULT_STACK, ...HA_STACK], '`--profile ha` adds the etcd members, the registry replicas and their clients')
+  t.same([...new Set(Object.values<any>(services).flatMap(profilesOf))], ['ha'], 'ha is the only profile')
+  // a service never waits for one that its profiles leave out (compose refuses such a file)
+  for (const [name, service] of Object.entries<any>(services)) {
+    for (const target of Object.keys(service.depends_on ?? {})) {
+      const needed = profilesOf(services[target])
+      const ok = needed.length === 0 || (profilesOf(service).length > 0 && profilesOf(service).every((profile) => needed.includes(profile)))
+      t.ok(ok, `${name} depends on ${target}, which runs whenever ${name} does`)
+    }
+  }
+  t.end()
+})
+
 void t.test('the admin token comes from the environment, required, and is never in the file', (t) => {
   const refusal = { name: 'InterpolationError', message: /SWITCHYARD_ADMIN_TOKEN is missing a value: set SWITCHYARD_ADMIN_TOKEN to a secret of 16 or more characters/ }
   t.throws(() => readCompose({}), refusal, 'compose refuses to start without SWITCHYARD_ADMIN_TOKEN, and says why')
@@ -307,6 +405,9 @@ void t.test('the admin token comes from the environment, required, and is never 
     }
   }
   t.ok(tokenUses.includes('registry.SWITCHYARD_ADMIN_TOKEN'), 'the registry gets the admin token')
+  for (const p of processes.filter((p) => p.kind === 'registry')) {
+    t.equal(environmentOf(services[p.service]).SWITCHYARD_ADMIN_TOKEN, TOKEN, `${p.service}: the admin token (replicas of one registry accept the same tokens)`)
+  }
   for (const p of processes.filter((p) => p.reads.has('SWITCHYARD_TOKEN') || p.kind === 'cli-client')) {
     t.equal(environmentOf(services[p.service]).SWITCHYARD_TOKEN, TOKEN, `${p.service} gets a token for the registry (the admin token, for the demo)`)
   }
@@ -362,12 +463,28 @@ void t.test('every command is a file of the built package, a real subcommand and
       if (copy) t.ok(existsSync(join(projectRoot, copy.source)), `${p.service}: ${copy.source} exists`)
     }
   }
-  const router = processOf('router')!
-  const proxy = await loadProxyConfig({ config: join(projectRoot, 'deploy', 'router.yaml') })
-  t.ok(proxy.routes.length > 0, 'deploy/router.yaml is a valid router config')
-  const registered = new Set(processes.filter((p) => p.kind === 'sample').map((p) => SAMPLES[p.source]!.registersAs(p.config)))
-  for (const route of proxy.routes) t.ok(registered.has(route.service), `route ${route.name ?? route.match.pathPrefix} -> ${route.service}: compose runs that service`)
-  t.ok(router.flags.includes('--config'), 'the router gets its config file')
+  // each router's --config is a file of the repository, copied into the image or mounted,
+  // and every route leads to a service that registers in the registry this router follows
+  const routers = processes.filter((p) => p.kind === 'router')
+  t.same(
+    routers.map((p) => p.service),
+    ['router', 'router-ha'],
+    'a router per stack'
+  )
+  for (const router of routers) {
+    t.ok(router.flags.includes('--config'), `${router.service}: gets its config file`)
+    const at = router.config.config as string
+    const mounted = (services[router.service].volumes ?? []).map((v: string) => v.split(':')).find(([, target]: string[]) => target === at)?.[0]
+    const source = copied.find((c) => c.at === at)?.source ?? mounted
+    t.ok(source, `${router.service}: ${at} is in the image or mounted`)
+    if (!source) continue
+    const proxy = await loadProxyConfig({ config: join(projectRoot, source) })
+    t.ok(proxy.routes.length > 0, `${source} is a valid router config`)
+    const registered = new Set(processes.filter((p) => p.kind === 'sample' && sameRegistry(p, router) && sameStack(p, router)).map((p) => SAMPLES[p.source]!.registersAs(p.config)))
+    for (const route of proxy.routes) {
+      t.ok(registered.has(route.service), `${router.service}: route ${route.name ?? route.match.pathPrefix} -> ${route.service}: its stack runs that service`)
+    }
+  }
 })
 
 void t.test('every env var a switchyard service is given is one its code reads', async (t) => {
@@ -393,7 +510,14 @@ void t.test('every switchyard process is told where to send traces', (t) => {
 })
 
 void t.test('ports: published, health-checked and linked ports are the ones the code listens on', (t) => {
-  const expected: Record<string, number[]> = { registry: [8761], router: [8080, 9901], 'message-router': [9902] }
+  const expected: Record<string, number[]> = {
+    registry: [8761],
+    router: [8080, 9901],
+    'message-router': [9902],
+    'registry-1': [8761],
+    'registry-2': [8761],
+    'router-ha': [8080, 9901]
+  }
   for (const [name, ports] of Object.entries(expected)) {
     t.same(
       processOf(name)!.listeners.map((l) => l.port),
@@ -436,6 +560,18 @@ void t.test('ports: published, health-checked and linked ports are the ones the 
   }
   const published = Object.values<any>(services).flatMap((s) => portsOf(s).map((p) => p.published))
   for (const port of [8080, 16686, 4318, 9090, 3000]) t.ok(published.includes(port), `port ${port} is published`)
+  t.same(
+    ['registry-1', 'registry-2', 'router-ha'].map((name) => portsOf(services[name])),
+    [
+      [{ target: 8761, published: 8762, hostIp: '127.0.0.1' }],
+      [{ target: 8761, published: 8763, hostIp: '127.0.0.1' }],
+      [
+        { target: 8080, published: 8081 },
+        { target: 9901, published: 9911, hostIp: '127.0.0.1' }
+      ]
+    ],
+    'ha: the replicas on 127.0.0.1:8762 and :8763, its router public on 8081 (admin on 127.0.0.1:9911)'
+  )
   t.equal(new Set(published).size, published.length, 'no host port is published twice')
   // the registry's data directory is a volume
   const registry = processOf('registry')!
@@ -444,6 +580,22 @@ void t.test('ports: published, health-checked and linked ports are the ones the 
     mounts.some(([source, target]: [string, string]) => target === registry.config.dataDir && compose.volumes && source in compose.volumes),
     `the registry's --data-dir ${registry.config.dataDir} is a named volume`
   )
+  // each etcd member's --data-dir is a named volume of its own
+  const etcdVolumes = etcdMembers().map((member) => {
+    const mount = (services[member.service].volumes as string[]).map((v) => v.split(':')).find(([, target]) => target === member.flags['data-dir'])
+    t.ok(mount && compose.volumes && (mount[0] as string) in compose.volumes, `${member.service}: --data-dir ${member.flags['data-dir']} is a named volume`)
+    return mount?.[0]
+  })
+  t.equal(new Set(etcdVolumes).size, 3, 'one volume per etcd member')
+  // the clients: the default stack follows the registry, the ha stack both replicas, in every URL it is given
+  for (const p of processes.filter((p) => p.kind !== 'registry')) {
+    const ha = profilesOf(services[p.service]).includes('ha')
+    t.same(
+      registriesOf(p).map((url) => url.origin),
+      ha ? ['http://registry-1:8761', 'http://registry-2:8761'] : ['http://registry:8761'],
+      `${p.service}: follows ${ha ? 'both replicas' : 'the registry'}`
+    )
+  }
   t.end()
 })
 
@@ -508,8 +660,20 @@ void t.test('start-up order: depends_on waits for health where it matters', (t) 
   }
   const condition = (name: string, target: string) => services[name]?.depends_on?.[target]?.condition
   for (const p of processes) {
-    if (p.kind !== 'registry') t.equal(condition(p.service, 'registry'), 'service_healthy', `${p.service} starts once the registry is ready`)
-    if (p.kind === 'sample') t.equal(condition(p.service, 'init-weights'), 'service_completed_successfully', `${p.service} registers after the first splits are set`)
+    // a client starts once every replica of its registry is ready, a sample once its registry's first splits are set
+    for (const url of registriesOf(p)) t.equal(condition(p.service, url.hostname), 'service_healthy', `${p.service} starts once ${url.hostname} is ready`)
+    if (p.kind === 'sample') {
+      const init = processes.filter((q) => q.kind === 'cli-client' && sameRegistry(q, p))
+      t.equal(init.length, 1, `${p.service}: one init job sets the first splits in its registry`)
+      for (const q of init) t.equal(condition(p.service, q.service), 'service_completed_successfully', `${p.service} registers after ${q.service} set the first splits`)
+    }
+    // a registry on etcd starts once every member it is given is healthy (a member is healthy only with a quorum)
+    if (p.kind === 'registry' && p.config.store === 'etcd') {
+      for (const endpoint of (p.config.etcdEndpoints as string).split(',')) {
+        const member = new URL(endpoint).hostname
+        t.equal(condition(p.service, member), 'service_healthy', `${p.service} starts once ${member} is healthy`)
+      }
+    }
     if (urlsIn(JSON.stringify(services[p.service])).some((u) => u.host === 'rabbitmq'))
       t.equal(condition(p.service, 'rabbitmq'), 'service_healthy', `${p.service} starts once RabbitMQ is up`)
   }
@@ -517,8 +681,8 @@ void t.test('start-up order: depends_on waits for health where it matters', (t) 
 })
 
 void t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orders workers per version', (t) => {
-  const versions = (registersAs: string) =>
-    processes
+  const versions = (registersAs: string, among = defaultProcesses()) =>
+    among
       .filter((p) => p.kind === 'sample' && SAMPLES[p.source]!.registersAs(p.config) === registersAs)
       .map((p) => ({ service: p.service, version: p.config.version, replicas: Number(services[p.service].deploy?.replicas ?? 1) }))
   t.same(versions('api'), [
@@ -534,6 +698,15 @@ void t.test('versions and replicas: api v1.3 x5 and dark v1.4, webfront and orde
   t.same(
     versions('orders-worker').map((w) => w.version),
     ['v1', 'v2']
+  )
+  const ha = processes.filter((p) => profilesOf(services[p.service]).includes('ha'))
+  t.same(
+    versions('api', ha),
+    [
+      { service: 'api-ha-v13', version: 'v1.3', replicas: 2 },
+      { service: 'api-ha-v14', version: 'v1.4', replicas: 1 }
+    ],
+    'ha: api v1.3 x2 and the dark v1.4'
   )
   for (const p of processes.filter((p) => p.kind === 'sample')) {
     const service = services[p.service]
@@ -584,9 +757,9 @@ void t.test('init-weights sets the first splits once and keeps a split set since
   t.equal(api['v1.4'] ?? 0, 0, 'api v1.4 stays dark (weight 0), as the README says')
   t.equal((await weights('webfront'))['v1.3'], 100)
   t.same(await weights('orders-worker'), { v1: 90, v2: 10 })
-  // every version a weight names is one compose runs, for every service compose runs
+  // every version a weight names is one compose runs, for every service compose runs (with this registry)
   const running = new Map<string, Set<string>>()
-  for (const p of processes.filter((p) => p.kind === 'sample')) {
+  for (const p of defaultProcesses().filter((p) => p.kind === 'sample' && sameRegistry(p, processOf('init-weights')!))) {
     const name = SAMPLES[p.source]!.registersAs(p.config)
     running.set(name, new Set([...(running.get(name) ?? []), p.config.version]))
   }
@@ -608,6 +781,151 @@ void t.test('init-weights sets the first splits once and keeps a split set since
     timeoutMs: 60_000
   })
   t.not(down.code, 0, 'an unreachable registry fails the job instead of being taken for an empty one')
+})
+
+void t.test('init-weights-ha sets the first split of the ha registry once, through whichever replica answers', async (t) => {
+  const registry = await startTestRegistry()
+  t.teardown(registry.destroy)
+  const [shell, dashC, script] = services['init-weights-ha'].entrypoint as string[]
+  // the first replica is down: the CLI moves on to the next URL of the list
+  const down = `http://127.0.0.1:${await freePort()}`
+  const env = cleanEnv({ ...environmentOf(services['init-weights-ha']), SWITCHYARD_REGISTRY_URL: `${down},${registry.url}`, SWITCHYARD_TOKEN: TOKENS.admin })
+  const runInit = (extra: Record<string, string> = {}) =>
+    run(shell as string, [dashC as string, script as string], { cwd: projectRoot, env: { ...env, ...extra }, timeoutMs: 60_000 })
+  const weights = async (service: string) => {
+    const answer = await registry.call('GET', `/v1/services/${service}/weights`, { token: 'reader' })
+    return answer.status === 200 ? answer.json.weights : undefined
+  }
+  const first = await runInit()
+  t.equal(first.code, 0, first.stderr)
+  const api = await weights('api')
+  t.equal(api?.['v1.3'], 100, 'api v1.3 takes every request')
+  t.equal(api?.['v1.4'] ?? 0, 0, 'api v1.4 stays dark (weight 0)')
+  const versions = new Set(processes.filter((p) => p.kind === 'sample' && sameRegistry(p, processOf('init-weights-ha')!)).map((p) => p.config.version))
+  for (const version of Object.keys(api ?? {})) t.ok(versions.has(version), `api ${version}: the ha stack runs it`)
+  const set = await registry.call('PUT', '/v1/services/api/weights?allowUnregistered=true', { token: 'operator', body: { weights: { 'v1.3': 90, 'v1.4': 10 } } })
+  t.equal(set.status, 200)
+  const again = await runInit()
+  t.equal(again.code, 0, again.stderr)
+  t.match(again.stdout, 'api: keeping the split in force')
+  t.same(await weights('api'), { 'v1.3': 90, 'v1.4': 10 }, 'a restart keeps the split an operator set')
+  const none = await runInit({ SWITCHYARD_REGISTRY_URL: `${down},http://127.0.0.1:1` })
+  t.not(none.code, 0, 'with no replica answering the job fails instead of taking the registry for an empty one')
+})
+
+void t.test('ha: two replicas of one registry, on every member of the etcd compose runs', (t) => {
+  const replicas = processes.filter((p) => p.kind === 'registry' && profilesOf(services[p.service]).includes('ha'))
+  t.same(
+    replicas.map((p) => p.service),
+    ['registry-1', 'registry-2']
+  )
+  const advertised = etcdMembers().map((member) => member.flags['advertise-client-urls'])
+  for (const p of replicas) {
+    t.equal(p.config.store, 'etcd', `${p.service}: --store etcd`)
+    t.same((p.config.etcdEndpoints as string).split(','), advertised, `${p.service}: is given every member's client URL`)
+    t.equal(p.config.replicaId, p.service, `${p.service}: --replica-id names it as compose does`)
+    t.notOk(services[p.service].volumes, `${p.service}: no volume, its state is in etcd`)
+  }
+  // replicas of one registry share the prefix (the same keys) and every rule: leases, history, self-preservation
+  const shared = replicas.map(({ config: { replicaId: _replicaId, ...rest } }) => rest)
+  t.same(shared[1], shared[0], 'the replicas differ only by --replica-id')
+  t.equal(processOf('registry')!.config.store, 'file', 'the default stack keeps the file store')
+  t.end()
+})
+
+void t.test('ha: the etcd members form one cluster from the flags compose gives them, and their healthcheck follows quorum', async (t) => {
+  if (!(await etcdInstalled())) {
+    t.fail(`no etcd at ${ETCD_BINARY}: install Debian's etcd-server and etcd-client (.ci/run does it) or set SWITCHYARD_TEST_ETCD`)
+    return
+  }
+  const members = etcdMembers()
+  t.same(
+    members.map((member) => member.service),
+    ['etcd-1', 'etcd-2', 'etcd-3']
+  )
+  // the flags: ones etcd takes (Debian's 3.4 here, the same flags in the image's 3.5), each member's own URLs, one initial cluster
+  const etcdHelp = await run(ETCD_BINARY, ['--help'], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 20_000 })
+  const known = new Set([...etcdHelp.stdout.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1] as string))
+  t.ok(known.has('initial-cluster'), "read etcd's flags from etcd --help")
+  const initialCluster = members.map((member) => `${member.service}=http://${member.service}:2380`).join(',')
+  for (const member of members) {
+    const { service, flags } = member
+    t.equal(member.binary, '/usr/local/bin/etcd', `${service}: runs the image's etcd`)
+    for (const flag of Object.keys(flags)) t.ok(known.has(flag), `${service}: etcd takes --${flag}`)
+    t.equal(flags.name, service, `${service}: --name is the service name`)
+    t.equal(flags['advertise-client-urls'], `http://${service}:2379`, `${service}: advertises its client URL in the compose network`)
+    t.equal(flags['initial-advertise-peer-urls'], `http://${service}:2380`, `${service}: advertises its peer URL in the compose network`)
+    t.equal(flags['listen-client-urls'], 'http://0.0.0.0:2379', `${service}: clients reach it from other containers`)
+    t.equal(flags['listen-peer-urls'], 'http://0.0.0.0:2380', `${service}: peers reach it from other containers`)
+    t.equal(flags['initial-cluster'], initialCluster, `${service}: --initial-cluster names every member by its name and peer URL`)
+    t.equal(flags['initial-cluster-token'], members[0]!.flags['initial-cluster-token'], `${service}: one cluster token`)
+    t.equal(flags['initial-cluster-state'], 'new')
+    t.match(flags['auto-compaction-mode'], /^(revision|periodic)$/, `${service}: auto-compaction keeps etcd's history bounded`)
+    t.not(flags['auto-compaction-retention'] ?? '0', '0', `${service}: auto-compaction is on`)
+    const test = services[service].healthcheck?.test as string[]
+    t.same(test.slice(0, 2), ['CMD', '/usr/local/bin/etcdctl'], `${service}: the healthcheck runs the image's etcdctl (no shell in a distroless image)`)
+    const commandTimeout = Number(/^--command-timeout=(\d+)s$/.exec(test.find((arg) => arg.startsWith('--command-timeout=')) ?? '')?.[1])
+    t.ok(commandTimeout < Number(/^(\d+)s$/.exec(services[service].healthcheck.timeout)?.[1]), `${service}: etcdctl gives up (${commandTimeout} s) before docker's timeout`)
+  }
+
+  // start them here: the compose host names and ports become free ports on 127.0.0.1, the data dirs temporary ones
+  const ports = new Map<string, number>()
+  const free = await freePorts(members.length * 2)
+  for (const member of members) for (const port of [2379, 2380]) ports.set(`${member.service}:${port}`, free.shift()!)
+  const rewrite = (text: string, self: string) =>
+    text.replace(/http:\/\/([^:/,]+):(\d+)/g, (_match, host: string, port: string) => {
+      const owner = ['0.0.0.0', '127.0.0.1', 'localhost'].includes(host) ? self : host
+      const local = ports.get(`${owner}:${port}`)
+      if (local === undefined) throw new Error(`${self}: ${host}:${port} is no member's port`)
+      return `http://127.0.0.1:${local}`
+    })
+  const dataRoot = await mkdtemp(join(tmpdir(), 'switchyard-compose-etcd-'))
+  const env = Object.fromEntries(Object.entries(cleanEnv()).filter(([key]) => !key.startsWith('ETCD')))
+  const children = new Map<string, { child: ChildProcess; output: () => string; exited: Promise<void> }>()
+  t.teardown(async () => {
+    for (const { child } of children.values()) if (child.exitCode === null) child.kill('SIGKILL')
+    await Promise.all([...children.values()].map((c) => c.exited))
+    await rm(dataRoot, { recursive: true, force: true })
+  })
+  for (const member of members) {
+    const args = Object.entries(member.flags).map(([flag, value]) => `--${flag}=${flag === 'data-dir' ? join(dataRoot, member.service) : rewrite(value, member.service)}`)
+    const child = spawn(ETCD_BINARY, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let log = ''
+    const append = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-64 * 1024)
+    }
+    child.stdout!.on('data', append)
+    child.stderr!.on('data', append)
+    children.set(member.service, { child, output: () => log, exited: new Promise((resolve) => child.once('exit', () => resolve())) })
+  }
+  // the healthcheck as docker runs it, with Debian's etcdctl for the image's
+  const healthcheck = (service: string) => {
+    const [, , ...args] = services[service].healthcheck.test as string[]
+    return run(
+      ETCDCTL_BINARY,
+      args.map((arg) => rewrite(arg, service)),
+      { cwd: projectRoot, env, timeoutMs: 20_000 }
+    )
+  }
+  const logs = () => [...children].map(([service, c]) => `--- ${service}\n${c.output()}`).join('\n')
+  for (const member of members) {
+    await waitFor(`${member.service} healthy`, async () => (await healthcheck(member.service)).code === 0, { timeoutMs: 60_000 }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${logs()}`)
+    })
+    t.pass(`${member.service}: healthy once the cluster has formed`)
+  }
+  const list = await run(ETCDCTL_BINARY, [`--endpoints=${rewrite('http://etcd-1:2379', 'etcd-1')}`, 'member', 'list', '-w', 'json'], { cwd: projectRoot, env, timeoutMs: 20_000 })
+  t.equal(list.code, 0, list.stderr)
+  const listed = (JSON.parse(list.stdout) as { members: { name: string; peerURLs: string[] }[] }).members
+  t.same(listed.map((m) => m.name).sort(), ['etcd-1', 'etcd-2', 'etcd-3'], 'one cluster of the three members')
+  // two members gone: no quorum, and the last member's healthcheck says so (the registries then refuse writes)
+  for (const service of ['etcd-2', 'etcd-3']) {
+    const stopped = children.get(service)!
+    stopped.child.kill('SIGTERM')
+    await stopped.exited
+  }
+  await waitFor('etcd-1 unhealthy without a quorum', async () => (await healthcheck('etcd-1')).code !== 0, { timeoutMs: 60_000 })
+  t.pass('etcd-1: unhealthy once two of three members are gone')
 })
 
 void t.test('Prometheus scrapes every switchyard component where it serves /metrics', (t) => {
