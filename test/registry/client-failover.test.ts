@@ -9,6 +9,8 @@ import { InstanceAgent } from '../../registry/client/instance-agent.js'
 import { RegistryClient, RegistryRequestError } from '../../registry/client/registry-client.js'
 import { RegistryEndpoints } from '../../registry/client/registry-endpoints.js'
 import { RegistryWatcher, type WatchStreamInfo } from '../../registry/client/watch-client.js'
+import { parseMessageRouterConfig, parseMessageRouterSettings } from '../../router/messages/config.js'
+import { startMessageRouter } from '../../router/messages/server.js'
 import { freePort, runCli } from '../helpers/processes.js'
 import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from '../helpers/registry-harness.js'
 
@@ -262,6 +264,23 @@ void t.test('a replica without the history the watcher needs answers with a snap
   t.equal(seen.snapshots.length, 2)
   t.same(seen.model?.snapshot(), await b.registry.snapshot(), "the watcher's state is B's, not A's later one")
   t.same(seen.errors, [])
+})
+
+void t.test('a message router given [dead URL, live URL] follows and reports to the live one', async (t) => {
+  const reg = await registry(t)
+  await reg.call('POST', '/v1/services/orders-worker/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: 1000, id: 'w1' } })
+  const settings = parseMessageRouterSettings(
+    { adminHost: '127.0.0.1', adminPort: '0', routerId: 'messages-1', logLevel: 'silent' },
+    { SWITCHYARD_REGISTRY_URL: `${await deadUrl()},${reg.url}`, SWITCHYARD_TOKEN: TOKENS.router, SWITCHYARD_BROKER: 'memory' }
+  )
+  const messages = await startMessageRouter(settings, { config: parseMessageRouterConfig({ topics: [{ name: 'orders', service: 'orders-worker' }] }, 'test') })
+  t.teardown(() => messages.close())
+  await messages.source.whenReady()
+  t.equal(messages.source.table.services.get('orders-worker')?.versions[0]?.endpoints.length, 1, 'the table came from the live registry')
+  await waitFor(
+    async () => ((await reg.call('GET', '/v1/routers')).json.routers.some((router: { id: string }) => router.id === 'messages-1') ? true : undefined),
+    'the report at the live registry'
+  )
 })
 
 void t.test('CLI: --registry and SWITCHYARD_REGISTRY_URL take several URLs; a bad one is named', async (t) => {

@@ -166,7 +166,7 @@ void t.test('a router following [A, B]: A killed under load, 0 failed requests, 
   await waitForMore(load, 200)
   const result = await load.stop()
   t.equal(result.failed, 0, `no failed proxied requests (${result.failures.join('; ')})`)
-  t.ok(result.ok >= 800, `${result.ok} requests answered`)
+  t.ok(result.ok >= 600, `${result.ok} requests answered`)
   t.ok((result.versions.v2 ?? 0) > 0, `v2 served after the change through B: ${JSON.stringify(result.versions)}`)
   t.equal(registryB.child.exitCode, null, 'B still runs')
   t.equal(streams(router).length, 2, 'one reconnection')
