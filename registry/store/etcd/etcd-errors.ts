@@ -4,7 +4,7 @@ export type EtcdErrorCode = Extract<ErrorCode, 'ETCD_UNAVAILABLE' | 'ETCD_COMPAC
 
 export interface EtcdErrorDetails {
   /** etcd's gRPC status code, when etcd answered */
-  grpcCode?: number
+  grpcCode?: number | undefined
   /** ETCD_COMPACTED from a watch: the oldest revision etcd still has (resume from a fresh read, not before it) */
   compactRevision?: number
   /** a write that failed this way may still have been applied (the request reached etcd, the answer did not come back) */
@@ -63,7 +63,8 @@ export const GrpcCode = {
  * - `fail`: etcd refused the request itself; no other member would answer otherwise.
  */
 export type FailureVerdict =
-  { action: 'retry' | 'unknown' | 'reauthenticate'; reason: string } | { action: 'fail'; code: Exclude<EtcdErrorCode, 'ETCD_UNAVAILABLE'>; reason: string }
+  | { action: 'retry' | 'unknown' | 'reauthenticate'; reason: string }
+  | { action: 'fail'; code: Exclude<EtcdErrorCode, 'ETCD_UNAVAILABLE'>; reason: string; grpcCode?: number | undefined }
 
 // etcd's messages (etcdserver/api/v3rpc/rpctypes) that say the request never reached raft
 const NOT_PROPOSED = [
@@ -81,15 +82,16 @@ const AUTH_REFUSED = ['etcdserver: authentication failed', 'etcdserver: permissi
 export function verdictOfAnswer(status: number, body: { code?: number; message?: string } | undefined): FailureVerdict {
   const message = body?.message ?? ''
   const code = body?.code
-  if (message.includes('required revision has been compacted')) return { action: 'fail', code: 'ETCD_COMPACTED', reason: message }
+  if (message.includes('required revision has been compacted')) return { action: 'fail', code: 'ETCD_COMPACTED', reason: message, grpcCode: code }
   if (TOKEN_GONE.some((text) => message.includes(text))) return { action: 'reauthenticate', reason: message }
-  if (AUTH_REFUSED.some((text) => message.includes(text)) || code === GrpcCode.PERMISSION_DENIED) return { action: 'fail', code: 'ETCD_AUTH_FAILED', reason: message }
+  if (AUTH_REFUSED.some((text) => message.includes(text)) || code === GrpcCode.PERMISSION_DENIED)
+    return { action: 'fail', code: 'ETCD_AUTH_FAILED', reason: message, grpcCode: code }
   if (NOT_PROPOSED.some((text) => message.includes(text))) return { action: 'retry', reason: message }
   // timeouts, "leader changed", a stopping server, the gateway's own 5xx without a body: maybe proposed, maybe not
   if (code === GrpcCode.UNAVAILABLE || code === GrpcCode.DEADLINE_EXCEEDED || code === GrpcCode.CANCELLED || status >= 500 || code === undefined)
     return { action: 'unknown', reason: message || `HTTP ${status}` }
   if (code === GrpcCode.RESOURCE_EXHAUSTED) return { action: 'retry', reason: message }
-  return { action: 'fail', code: 'ETCD_REQUEST_FAILED', reason: message || `HTTP ${status}` }
+  return { action: 'fail', code: 'ETCD_REQUEST_FAILED', reason: message || `HTTP ${status}`, grpcCode: code }
 }
 
 // undici and Node error codes raised before a request could have been sent

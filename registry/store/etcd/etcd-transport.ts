@@ -188,7 +188,7 @@ export class EtcdTransport {
         verdict = { action: 'retry', reason: `authenticating: ${error.message}` }
       }
       last = `${endpoint}: ${verdict.reason}`
-      if (verdict.action === 'fail') throw new EtcdError(verdict.code, `etcd at ${endpoint} refused ${path}: ${verdict.reason}`)
+      if (verdict.action === 'fail') throw new EtcdError(verdict.code, `etcd at ${endpoint} refused ${path}: ${verdict.reason}`, { grpcCode: verdict.grpcCode })
       if (verdict.action === 'reauthenticate') {
         if (!this.auth) throw new EtcdError('ETCD_AUTH_FAILED', `etcd at ${endpoint} requires authentication (${verdict.reason}): configure the etcd user and password`)
         if (reauthenticated) throw new EtcdError('ETCD_AUTH_FAILED', `etcd at ${endpoint} refused a fresh token: ${verdict.reason}`)
