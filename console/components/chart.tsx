@@ -4,6 +4,13 @@ import uPlot from 'uplot'
 /** The same colours as the CSS classes c0..c7, for canvas strokes. */
 export const PALETTE = ['#1d4ed8', '#c2410c', '#047857', '#7e22ce', '#b91c1c', '#0e7490', '#a16207', '#4d7c0f']
 
+const pad = (n: number) => String(n).padStart(2, '0')
+/** 12:04:05: the charts span minutes, so seconds are the unit that matters. */
+const clockTime = (seconds: number): string => {
+  const date = new Date(seconds * 1000)
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+}
+
 export interface ChartProps {
   title: string
   unit: string
@@ -34,7 +41,15 @@ export function Chart(props: ChartProps) {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { stroke: '#374151', size: 28, font: '11px system-ui, sans-serif', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d1d5db' } },
+        {
+          stroke: '#374151',
+          size: 28,
+          space: 70,
+          font: '11px system-ui, sans-serif',
+          grid: { stroke: '#e5e7eb' },
+          ticks: { stroke: '#d1d5db' },
+          values: (_u, splits) => splits.map(clockTime)
+        },
         { stroke: '#374151', size: 44, font: '11px system-ui, sans-serif', grid: { stroke: '#e5e7eb' }, ticks: { stroke: '#d1d5db' } }
       ],
       series: [{}, ...props.series.map((series) => ({ label: series.label, stroke: PALETTE[series.colorIndex % PALETTE.length], width: 1.5, points: { show: false } }))]

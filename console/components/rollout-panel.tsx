@@ -148,21 +148,23 @@ export function RolloutPanel(props: { service: ServiceView; rollout: RolloutView
         </p>
       )}
       {canWrite && !active && <StartRollout service={service} onStarted={(started) => store.rollout(started)} />}
-      <ConfirmDialog
-        open={confirm !== undefined}
-        title={confirm === 'abort' ? `Abort the rollout of ${service.name}?` : `Promote ${rollout?.spec.canary ?? 'the canary'} now?`}
-        confirmLabel={confirm === 'abort' ? 'Abort' : 'Promote'}
-        danger={confirm === 'abort'}
-        busy={busy}
-        onCancel={() => setConfirm(undefined)}
-        onConfirm={() => confirm && void command(confirm)}
-      >
-        <p>
-          {confirm === 'abort'
-            ? `The baseline ${rollout?.spec.baseline ?? ''} gets 100% again and the rollout ends.`
-            : `${rollout?.spec.canary ?? ''} gets 100% at once, without judging the remaining steps.`}
-        </p>
-      </ConfirmDialog>
+      {canWrite && (
+        <ConfirmDialog
+          open={confirm !== undefined}
+          title={confirm === 'abort' ? `Abort the rollout of ${service.name}?` : `Promote ${rollout?.spec.canary ?? 'the canary'} now?`}
+          confirmLabel={confirm === 'abort' ? 'Abort' : 'Promote'}
+          danger={confirm === 'abort'}
+          busy={busy}
+          onCancel={() => setConfirm(undefined)}
+          onConfirm={() => confirm && void command(confirm)}
+        >
+          <p>
+            {confirm === 'abort'
+              ? `The baseline ${rollout?.spec.baseline ?? ''} gets 100% again and the rollout ends.`
+              : `${rollout?.spec.canary ?? ''} gets 100% at once, without judging the remaining steps.`}
+          </p>
+        </ConfirmDialog>
+      )}
     </div>
   )
 }

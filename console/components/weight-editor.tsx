@@ -12,6 +12,7 @@ import { SplitBar } from './split-bar.js'
 type Status =
   | { kind: 'idle' }
   | { kind: 'saving' }
+  | { kind: 'unchanged' }
   | { kind: 'applied'; revision: number; at: number; text: string }
   | { kind: 'conflict'; revision: number; weights: Record<string, number>; by: WeightsChange | undefined }
   | { kind: 'error'; code: string; message: string }
@@ -34,7 +35,7 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
   const current = splitOf(versions, service.weights)
   const [base, setBase] = useState<Base>({ revision: props.revision, split: current })
   const [draft, setDraft] = useState<number[]>(current)
-  const [pending, setPending] = useState<{ split: number[]; title: string } | undefined>(undefined)
+  const [pending, setPending] = useState<{ split: number[]; title: string; restore?: { base: Base; draft: number[] } } | undefined>(undefined)
   const [status, setStatus] = useState<Status>({ kind: 'idle' })
   const versionKey = versions.join(',')
   const dirty = !sameSplit(draft, base.split)
@@ -103,7 +104,15 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
     setBase({ revision: store.state.view.revision, split: current })
     setDraft(split)
     setStatus({ kind: 'idle' })
-    setPending({ split, title })
+    // Cancelling a quick action gives back whatever was being edited.
+    setPending({ split, title, restore: { base, draft } })
+  }
+  const cancel = () => {
+    if (pending?.restore) {
+      setBase(pending.restore.base)
+      setDraft(pending.restore.draft)
+    }
+    setPending(undefined)
   }
 
   return (
@@ -153,14 +162,15 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
         <p>{describeChange(versions, base.split, draft)}</p>
       </div>
       <div class="actions">
-        <button type="button" onClick={restart} disabled={!dirty && status.kind !== 'conflict'}>
+        {/* Never disabled by the draft: a value typed and left with Tab is committed on blur, after the browser has picked the next control. */}
+        <button type="button" onClick={restart}>
           Reset
         </button>
         <button
           type="button"
           class="primary"
-          disabled={!dirty || total(draft) !== 10_000 || status.kind === 'saving'}
-          onClick={() => setPending({ split: draft, title: 'Apply the new split?' })}
+          disabled={status.kind === 'saving'}
+          onClick={() => (dirty && total(draft) === 10_000 ? setPending({ split: draft, title: 'Apply the new split?' }) : setStatus({ kind: 'unchanged' }))}
         >
           Apply…
         </button>
@@ -187,6 +197,7 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
       )}
       <div aria-live="polite">
         {status.kind === 'saving' && <p>Applying…</p>}
+        {status.kind === 'unchanged' && <p class="muted">Nothing to apply: the split is the one the registry has.</p>}
         {status.kind === 'error' && (
           <p class="error" role="alert">
             Refused: {status.code}: {status.message}
@@ -217,7 +228,7 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
         title={pending?.title ?? ''}
         confirmLabel="Apply"
         busy={status.kind === 'saving'}
-        onCancel={() => setPending(undefined)}
+        onCancel={cancel}
         onConfirm={() => pending && void apply(pending.split)}
       >
         {pending && (
