@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { reportSettings } from './signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
@@ -23,11 +24,23 @@ export const RouterSettings = Type.Object({
   routes: Type.Optional(
     Type.String({ minLength: 1, flag: 'routes', env: 'SWITCHYARD_ROUTES', description: 'routes without a file: "/api=api,/web=webfront" (added after the file\'s)' })
   ),
+  tlsCert: Type.Optional(
+    Type.String({
+      minLength: 1,
+      flag: 'tls-cert',
+      env: 'SWITCHYARD_TLS_CERT',
+      description: 'PEM certificate (chain) of the proxy port: TLS with ALPN h2 and http/1.1; reloaded on SIGHUP or when the file changes (with --tls-key)'
+    })
+  ),
+  tlsKey: Type.Optional(Type.String({ minLength: 1, flag: 'tls-key', env: 'SWITCHYARD_TLS_KEY', description: 'PEM private key of --tls-cert' })),
   logLevel: logLevelSetting()
 })
 export type RouterSettings = Static<typeof RouterSettings>
 
 const Cidr = Type.String({ pattern: '^[0-9a-fA-F.:]+(/[0-9]{1,3})?$' })
+
+/** How the router talks to a service's instances: HTTP/1.1, HTTP/2 cleartext (prior knowledge), or gRPC over h2c. */
+const UpstreamProtocol = Type.Union([Type.Literal('http1'), Type.Literal('h2c'), Type.Literal('grpc')])
 
 const RouteRule = Type.Object(
   {
@@ -42,7 +55,9 @@ const RouteRule = Type.Object(
     service: Type.String({ pattern: NAME_PATTERN }),
     stripPrefix: Type.Optional(Type.Boolean()),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
-    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 }))
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
+    /** overrides the service's protocol (services.NAME.protocol) for this rule */
+    protocol: Type.Optional(UpstreamProtocol)
   },
   { additionalProperties: false }
 )
@@ -51,6 +66,20 @@ const RouteRule = Type.Object(
 export const ProxyFile = Type.Object(
   {
     routes: Type.Array(RouteRule, { default: [] }),
+    /** per-service settings: how its instances are spoken to (default http1) */
+    services: Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.Object({ protocol: UpstreamProtocol }, { additionalProperties: false }), { default: {} }),
+    /** certificate and key of the proxy port (relative to this file); --tls-cert/--tls-key take precedence */
+    tls: Type.Optional(Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+    /** HTTP/2 clients (h2c prior knowledge, or ALPN h2 over TLS) */
+    http2: Type.Object(
+      {
+        /** streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS) */
+        maxConcurrentStreams: Type.Integer({ minimum: 1, maximum: 10_000, default: 250 }),
+        /** a client connection with no stream for this long gets a GOAWAY */
+        idleTimeoutMs: Type.Integer({ minimum: 1, default: 72_000 })
+      },
+      { additionalProperties: false, default: {} }
+    ),
     stickyKey: Type.Object(
       { header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$' })), cookie: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' })) },
       // No header default here: TypeBox merges an object default into a given object, so
@@ -132,6 +161,7 @@ export const ProxyFile = Type.Object(
 )
 export type ProxyConfig = Static<typeof ProxyFile>
 export type RouteRuleConfig = Static<typeof RouteRule>
+export type UpstreamProtocol = Static<typeof UpstreamProtocol>
 
 /** Validates a proxy config document; every mistake is listed with its path. */
 export function parseProxyConfig(document: unknown, source: string): ProxyConfig {
@@ -182,6 +212,25 @@ export async function loadProxyConfig(settings: Pick<RouterSettings, 'config' | 
   const config = parseProxyConfig(document, settings.config ?? 'config')
   if (settings.routes) config.routes.push(...parseRoutesShorthand(settings.routes))
   return config
+}
+
+export interface TlsFiles {
+  cert: string
+  key: string
+}
+
+/**
+ * The proxy port's certificate and key, if it speaks TLS: the flags (or env) when given,
+ * both of them, else the config file's `tls` (paths relative to the file).
+ */
+export function tlsFilesOf(settings: Pick<RouterSettings, 'tlsCert' | 'tlsKey' | 'config'>, config: Pick<ProxyConfig, 'tls'>): TlsFiles | undefined {
+  if (settings.tlsCert !== undefined || settings.tlsKey !== undefined) {
+    if (settings.tlsCert === undefined || settings.tlsKey === undefined) throw new ConfigError(['--tls-cert and --tls-key (SWITCHYARD_TLS_CERT, SWITCHYARD_TLS_KEY) go together'])
+    return { cert: settings.tlsCert, key: settings.tlsKey }
+  }
+  if (!config.tls) return undefined
+  const base = settings.config ? dirname(settings.config) : '.'
+  return { cert: resolve(base, config.tls.cert), key: resolve(base, config.tls.key) }
 }
 
 export function parseRouterSettings(flags: Readonly<Record<string, unknown>>, env: Readonly<Record<string, string | undefined>>): RouterSettings {

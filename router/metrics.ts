@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client'
+import { grpcStatusName, httpEquivalentOfGrpc } from '../core/grpc.js'
 import { emptyCounters, latencyBucket, statusClassIndex, type VersionCounters } from '../core/signals/counters.js'
 
 /** Answers of one status: counted here per request, handed to prom-client at scrape time. */
@@ -13,6 +14,8 @@ interface VersionSeries {
   version: string
   duration: ReturnType<Histogram<'service' | 'version'>['labels']>
   statuses: Map<number, StatusCount>
+  /** calls of gRPC routes, by gRPC status (created with the first one) */
+  grpcStatuses: Map<number, StatusCount> | undefined
   /** the same answers as the registry's signals want them (status class, latency bucket) */
   signals: VersionCounters
 }
@@ -35,7 +38,7 @@ export class InflightCount {
  */
 export class RouterMetrics {
   readonly registry = new MetricsRegistry()
-  readonly requests: Counter<'service' | 'version' | 'code'>
+  readonly requests: Counter<'service' | 'version' | 'code' | 'grpc_status'>
   readonly duration: Histogram<'service' | 'version'>
   readonly connectErrors: Counter<'service' | 'version'>
   readonly retries: Counter<'service' | 'version'>
@@ -69,11 +72,19 @@ export class RouterMetrics {
               this.inc({ service: entry.service, version: entry.version, code: String(status) }, count.total - count.pushed)
               count.pushed = count.total
             }
+            if (!entry.grpcStatuses) continue
+            for (const [status, count] of entry.grpcStatuses) {
+              if (count.total === count.pushed) continue
+              const labels = { service: entry.service, version: entry.version, code: String(httpEquivalentOfGrpc(status)), grpc_status: grpcStatusName(status) }
+              this.inc(labels, count.total - count.pushed)
+              count.pushed = count.total
+            }
           }
         }
       },
-      help: 'Requests answered, by service, version and status code',
-      labelNames: ['service', 'version', 'code'],
+      // HTTP answers have no grpc_status label, so their series are the same as before gRPC routes existed.
+      help: 'Requests answered, by service, version and status code; calls of gRPC routes also by grpc_status (OK, UNAVAILABLE...), with code the HTTP status it stands for (UNAVAILABLE: 503)',
+      labelNames: ['service', 'version', 'code', 'grpc_status'],
       registers
     })
     this.duration = new Histogram({
@@ -142,13 +153,38 @@ export class RouterMetrics {
 
   /** Counts one answered request (label values come from the routing table). */
   recordRequest(service: string, version: string, status: number, seconds: number): void {
-    let versions = this.versionSeries.get(service)
-    if (!versions) this.versionSeries.set(service, (versions = new Map()))
-    let series = versions.get(version)
-    if (!series) versions.set(version, (series = { service, version, duration: this.duration.labels(service, version), statuses: new Map(), signals: emptyCounters() }))
+    const series = this.seriesOf(service, version)
     let count = series.statuses.get(status)
     if (!count) series.statuses.set(status, (count = { total: 0, pushed: 0 }))
     count.total++
+    this.observe(series, status, seconds)
+  }
+
+  /**
+   * Counts one call of a gRPC route by its gRPC status; the signals (error rate for
+   * rollouts) count it as the HTTP status it stands for, so UNAVAILABLE is a 5xx there.
+   */
+  recordGrpcCall(service: string, version: string, grpcStatus: number, seconds: number): void {
+    const series = this.seriesOf(service, version)
+    series.grpcStatuses ??= new Map()
+    let count = series.grpcStatuses.get(grpcStatus)
+    if (!count) series.grpcStatuses.set(grpcStatus, (count = { total: 0, pushed: 0 }))
+    count.total++
+    this.observe(series, httpEquivalentOfGrpc(grpcStatus), seconds)
+  }
+
+  private seriesOf(service: string, version: string): VersionSeries {
+    let versions = this.versionSeries.get(service)
+    if (!versions) this.versionSeries.set(service, (versions = new Map()))
+    let series = versions.get(version)
+    if (!series) {
+      series = { service, version, duration: this.duration.labels(service, version), statuses: new Map(), grpcStatuses: undefined, signals: emptyCounters() }
+      versions.set(version, series)
+    }
+    return series
+  }
+
+  private observe(series: VersionSeries, status: number, seconds: number): void {
     series.duration.observe(seconds)
     // Two array increments and a 5-step binary search: the signals cost no allocation per request.
     const statusClass = statusClassIndex(status)

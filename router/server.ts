@@ -1,7 +1,10 @@
+import type { Server as HttpsServer } from 'node:https'
 import type { FastifyInstance } from 'fastify'
 import { buildAdminApp } from './admin/admin-app.js'
-import { buildProxyApp } from './app.js'
-import { loadProxyConfig, type ProxyConfig, type RouterSettings } from './config.js'
+import { buildProxyListener } from './app.js'
+import { loadProxyConfig, tlsFilesOf, type ProxyConfig, type RouterSettings } from './config.js'
+import type { ProxyListener } from './http/listener.js'
+import { CertificateWatch, loadKeyPair } from './http/tls-certificates.js'
 import { RouteRules } from './http/route-rules.js'
 import { UpgradeTunnels } from './http/upgrade-tunnels.js'
 import { RouterMetrics } from './metrics.js'
@@ -15,6 +18,10 @@ import { startTracing } from '../telemetry/tracing.js'
 
 export interface RunningRouter {
   proxy: FastifyInstance
+  /** the HTTP/2 side of the proxy port */
+  listener: ProxyListener
+  /** the proxy port's certificate, when it speaks TLS: reload() reads it again (what SIGHUP does) */
+  certificates: CertificateWatch | undefined
   admin: FastifyInstance
   source: RouteTableSource<Endpoint>
   reporter: SignalReporter
@@ -23,10 +30,10 @@ export interface RunningRouter {
   close(): Promise<void>
 }
 
-function urlOf(app: FastifyInstance, host: string): string {
+function urlOf(app: FastifyInstance, host: string, scheme = 'http'): string {
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
-  return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
+  return `${scheme}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
 }
 
 /**
@@ -36,6 +43,9 @@ function urlOf(app: FastifyInstance, host: string): string {
  */
 export async function startRouter(settings: RouterSettings, config?: ProxyConfig): Promise<RunningRouter> {
   const proxyConfig = config ?? (await loadProxyConfig(settings))
+  const tlsFiles = tlsFilesOf(settings, proxyConfig)
+  // Read before anything starts: a router whose certificate does not load does not start.
+  const keyPair = tlsFiles ? loadKeyPair(tlsFiles) : undefined
   const metrics = new RouterMetrics()
   const logger = { level: settings.logLevel, redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' } }
   const catalog = new EndpointCatalog({
@@ -71,7 +81,10 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
       reporter?.applied()
     }
   })
-  const proxy = buildProxyApp({ config: proxyConfig, tables: source, metrics, tunnels, logger })
+  const { app: proxy, listener } = buildProxyListener({ config: proxyConfig, tables: source, metrics, tunnels, logger, ...(keyPair ? { tls: keyPair } : {}) })
+  const certificates =
+    tlsFiles && keyPair ? new CertificateWatch({ files: tlsFiles, apply: (pair) => (proxy.server as HttpsServer).setSecureContext(pair), log: proxy.log }, keyPair) : undefined
+  const onHangUp = () => void certificates?.reload()
   const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
   await admin.listen({ host: settings.adminHost, port: settings.adminPort })
   const adminUrl = urlOf(admin, settings.adminHost)
@@ -97,24 +110,38 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     throw error
   }
   const proxyApp = proxy
+  const scheme = keyPair ? 'https' : 'http'
+  if (certificates) {
+    certificates.start()
+    // SIGHUP: read the certificate again (the files are watched too; this is for where watching is not enough).
+    process.on('SIGHUP', onHangUp)
+  }
   proxyApp.log.info(
-    { routes: proxyConfig.routes.length, registry: settings.registry },
-    `router listening on ${urlOf(proxyApp, settings.host)}, admin on ${urlOf(admin, settings.adminHost)}`
+    { routes: proxyConfig.routes.length, registry: settings.registry, tls: keyPair !== undefined },
+    `router listening on ${urlOf(proxyApp, settings.host, scheme)} (HTTP/1.1 and HTTP/2), admin on ${urlOf(admin, settings.adminHost)}`
   )
 
   let closing: Promise<void> | undefined
   return {
     proxy: proxyApp,
+    listener,
+    certificates,
     admin,
     source,
     reporter,
-    proxyUrl: urlOf(proxyApp, settings.host),
+    proxyUrl: urlOf(proxyApp, settings.host, scheme),
     adminUrl,
     close() {
       closing ??= (async () => {
         // Stop accepting, let in-flight requests and upgraded connections finish (bounded), then end the rest.
         tunnels.stop()
+        if (certificates) {
+          process.off('SIGHUP', onHangUp)
+          certificates.stop()
+        }
         const drained = proxyApp.close()
+        // HTTP/2 clients get a GOAWAY: their streams under way finish, new ones go elsewhere.
+        listener.closeSessions()
         // Keep-alive connections whose last request finishes after close() began become idle
         // later: close those too as they go quiet, instead of waiting out their keep-alive.
         const sweep = setInterval(() => proxyApp.server.closeIdleConnections(), 50)
@@ -123,6 +150,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
         if ((await Promise.race([drained, timeout])) === 'timeout') {
           proxyApp.log.warn(`in-flight requests or upgraded connections still open after ${proxyConfig.drainTimeoutMs} ms; closing them`)
           proxyApp.server.closeAllConnections()
+          listener.destroySessions()
           // Upgraded sockets are no longer the HTTP server's: they end with a close frame (WebSocket).
           await Promise.all([tunnels.closeAll(), catalog.destroyAll()])
         }

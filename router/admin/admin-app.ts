@@ -46,7 +46,8 @@ export function buildAdminApp(options: AdminAppOptions): FastifyInstance {
         service: rule.service,
         stripPrefix: rule.stripPrefix,
         timeoutMs: rule.timeoutMs,
-        retries: rule.retries
+        retries: rule.retries,
+        protocol: rule.protocol
       })),
       services: [...table.services.values()].map((route) => ({
         name: route.name,

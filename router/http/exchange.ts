@@ -1,17 +1,23 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
+import type { Readable } from 'node:stream'
 import type { Span, Tracer } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
-import type { ErrorBody } from '../../core/errors.js'
+import { ErrorCodes, type ErrorBody } from '../../core/errors.js'
+import { GrpcStatus, grpcStatusOfError, grpcStatusOfHttp, parseGrpcStatus } from '../../core/grpc.js'
 import { pickEndpoint } from '../../core/instance-picker.js'
 import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
 import type { RetryBudget } from '../../core/retry-budget.js'
 import type { ServiceRoute, VersionRoute } from '../../core/route-table.js'
 import { childContext, endSpan, injectContext, SpanKind } from '../../telemetry/tracing.js'
+import type { UpstreamProtocol } from '../config.js'
 import type { RouterMetrics } from '../metrics.js'
 import type { Endpoint } from '../upstream/endpoint.js'
+import { endWithGrpcStatus, respondHeadOnly, sendGrpcError, type DownstreamResponse } from './downstream.js'
 import { sendErrorAnswer } from './error-answer.js'
-import { downstreamHeaderList } from './forwarding-headers.js'
+import { downstreamHeaderList, forwardedTrailers, h2DownstreamHeaderList } from './forwarding-headers.js'
+import { dispatchH2, type H2UpstreamHandler } from './h2-upstream.js'
 import { RequestBody } from './request-body.js'
 import { retryAfterFailure, retryAfterStatus, type RetryFacts } from './retry-decision.js'
 import type { RouteRule } from './route-rules.js'
@@ -55,7 +61,18 @@ export interface ExchangePlan {
   serverSpan: Span | undefined
   /** the context of an unsampled request: only passed on, never recorded */
   unsampled: Span | undefined
+  /** how the instances are spoken to (the rule's protocol) */
+  protocol: UpstreamProtocol
+  /** the client's request is a gRPC call (content-type application/grpc): the router's own answers are gRPC statuses */
+  grpcCall: boolean
+  /** the call's deadline from its grpc-timeout, in ms from arrival (gRPC routes) */
+  deadlineMs: number | undefined
+  /** the client's response when it came over HTTP/2 (trailers, head-only answers) */
+  h2: Http2ServerResponse | undefined
 }
+
+/** The client's request body: Node's IncomingMessage, or the HTTP/2 compatibility request. */
+export type ClientBody = Readable & { readonly complete: boolean }
 
 /** A 5xx body read and thrown away before a retry, so its connection stays usable; past this, the connection is dropped instead. */
 const DRAIN_LIMIT = 64 * 1024
@@ -79,15 +96,18 @@ function isEventStream(head: readonly string[]): boolean {
 
 /**
  * One upstream attempt of an exchange: the undici dispatch handler (undici 7's own
- * callback interface, which it calls without wrapping) that hands each event to the
- * exchange, tagged with the attempt it belongs to.
+ * callback interface, which it calls without wrapping), or the HTTP/2 one
+ * (h2-upstream.ts), that hands each event to the exchange, tagged with the attempt it
+ * belongs to.
  */
-class UpstreamAttempt implements Dispatcher.DispatchHandler {
+class UpstreamAttempt implements Dispatcher.DispatchHandler, H2UpstreamHandler {
   abortUpstream: ((reason: Error) => void) | undefined
   /** upstream status once its head arrived; 0 before */
   status = 0
   /** the client's response head, held back until the first body byte (until then the answer can still become a 502/504) */
   head: string[] | undefined
+  /** an HTTP/2 head that ended the stream (gRPC trailers-only): the client gets it in the same form */
+  headOnly = false
   resume: (() => void) | undefined
   /** a 5xx being read to its end before the exchange retries elsewhere */
   draining = false
@@ -117,7 +137,13 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     return this.exchange.upstreamData(this, chunk)
   }
   onComplete(): void {
-    this.exchange.upstreamComplete(this)
+    this.exchange.upstreamComplete(this, undefined)
+  }
+  onH2Headers(status: number, headers: IncomingHttpHeaders, endStream: boolean, resume: () => void): void {
+    this.exchange.upstreamHeaders(this, status, headers, resume, endStream)
+  }
+  onH2Complete(trailers: IncomingHttpHeaders | undefined): void {
+    this.exchange.upstreamComplete(this, trailers)
   }
   onError(error: Error): void {
     this.exchange.upstreamError(this, error)
@@ -141,12 +167,14 @@ export class Exchange {
   private timer: unknown
   private timerFor: UpstreamAttempt | 'route' = 'route'
   private routeDeadline = 0
+  /** a gRPC route's call status: from the upstream's head or trailers, or the router's own answer */
+  private grpcStatus: number | undefined
   private readonly inflight
 
   constructor(
     private readonly settings: ExchangeSettings,
-    private readonly request: IncomingMessage,
-    private readonly response: ServerResponse,
+    private readonly request: ClientBody,
+    private readonly response: DownstreamResponse,
     private readonly plan: ExchangePlan
   ) {
     this.inflight = settings.metrics.inflightOf(plan.route.name)
@@ -157,7 +185,7 @@ export class Exchange {
     this.inflight.inc()
     this.response.on('close', this.onClose)
     const now = this.settings.clock()
-    this.routeDeadline = now + plan.rule.timeoutMs
+    this.routeDeadline = now + (plan.protocol === 'grpc' ? grpcDeadline(plan) : plan.rule.timeoutMs)
     plan.budget.recordRequest(now)
     this.dispatch()
     if (!this.ended) this.armTimer()
@@ -178,6 +206,8 @@ export class Exchange {
       target = attempt
     }
     this.timerFor = target
+    // A gRPC call without a deadline (streams may last): nothing to time.
+    if (due === Infinity) return
     this.timer = this.settings.timers.setTimeout(this.onTimer, Math.max(0, due - this.settings.clock()))
   }
 
@@ -222,8 +252,15 @@ export class Exchange {
       injectContext(span, plan.headers)
     }
     const attempt = new UpstreamAttempt(this, endpoint, span, plan.hasBody ? new RequestBody(this.request) : null)
-    attempt.firstByteDeadline = settings.clock() + settings.firstByteMs
+    const protocol = plan.protocol
+    // gRPC: a server may send its head only with its first message, as late as the call wants.
+    attempt.firstByteDeadline = protocol === 'grpc' ? Infinity : settings.clock() + settings.firstByteMs
     this.attempt = attempt
+    if (protocol !== 'http1') {
+      const grpc = protocol === 'grpc'
+      const options = { method: plan.method, path: plan.path, headers: plan.headers, body: attempt.body, grpc, idleMs: grpc ? 0 : settings.idleMs }
+      return dispatchH2(endpoint.h2, options, attempt)
+    }
     endpoint.pool.dispatch(
       {
         path: plan.path,
@@ -239,7 +276,8 @@ export class Exchange {
     )
   }
 
-  upstreamHeaders(attempt: UpstreamAttempt, status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  /** `raw`: undici's raw header bytes, or an HTTP/2 upstream's headers object; `headOnly`: the HTTP/2 head ended the stream */
+  upstreamHeaders(attempt: UpstreamAttempt, status: number, raw: Buffer[] | IncomingHttpHeaders, resume: () => void, headOnly = false): boolean {
     // Informational answers (103 Early Hints...) are not passed on; the final one follows.
     if (status < 200) return true
     const { plan, settings } = this
@@ -260,10 +298,28 @@ export class Exchange {
     // Nobody waits for it any more (client gone, route timeout): no head to build.
     if (this.ended) return true
     attempt.resume = resume
-    const head = downstreamHeaderList(rawHeaders, plan.requestId, plan.version.name)
+    if (!Array.isArray(raw)) return this.h2Head(attempt, status, raw, headOnly)
+    const head = downstreamHeaderList(raw, plan.requestId, plan.version.name)
     if (isEventStream(head)) {
       // Server-sent events: the client learns the stream is open from the head, which may
       // come long before the first event, so it goes out now.
+      this.response.writeHead(status, head)
+      this.response.flushHeaders()
+    } else {
+      attempt.head = head
+    }
+    return true
+  }
+
+  /** An HTTP/2 upstream's head: a gRPC call's goes out at once (the client waits for its metadata), a head-only answer at completion. */
+  private h2Head(attempt: UpstreamAttempt, status: number, headers: IncomingHttpHeaders, headOnly: boolean): boolean {
+    const { plan } = this
+    const head = h2DownstreamHeaderList(headers, plan.requestId, plan.version.name)
+    if (headOnly) {
+      if (plan.protocol === 'grpc') this.grpcStatus = parseGrpcStatus(headers['grpc-status'])
+      attempt.head = head
+      attempt.headOnly = true
+    } else if (plan.protocol === 'grpc' || isEventStream(head)) {
       this.response.writeHead(status, head)
       this.response.flushHeaders()
     } else {
@@ -289,7 +345,8 @@ export class Exchange {
     return false
   }
 
-  upstreamComplete(attempt: UpstreamAttempt): void {
+  /** `trailers`: an HTTP/2 upstream's (gRPC's grpc-status and grpc-message among them) */
+  upstreamComplete(attempt: UpstreamAttempt, trailers: IncomingHttpHeaders | undefined): void {
     if (!this.settle(attempt)) return
     if (attempt.draining) {
       if (attempt.span) endSpan(attempt.span, `HTTP ${attempt.status}, retried`)
@@ -299,8 +356,17 @@ export class Exchange {
     if (attempt.span) endSpan(attempt.span, attempt.status >= 500 ? `HTTP ${attempt.status}` : undefined)
     if (this.ended) return
     this.finish()
-    if (attempt.head) this.response.writeHead(attempt.status, attempt.head)
-    this.response.end()
+    const { plan, response } = this
+    if (attempt.head) {
+      if (attempt.headOnly && plan.h2) return respondHeadOnly(plan.h2, attempt.status, attempt.head)
+      response.writeHead(attempt.status, attempt.head)
+    }
+    if (trailers) {
+      if (plan.protocol === 'grpc') this.grpcStatus = parseGrpcStatus(trailers['grpc-status'])
+      // An HTTP/1.1 client would need chunked encoding and TE: trailers for them: only HTTP/2 clients get trailers.
+      plan.h2?.addTrailers(forwardedTrailers(trailers))
+    }
+    response.end()
   }
 
   upstreamError(attempt: UpstreamAttempt, error: Error): void {
@@ -368,15 +434,24 @@ export class Exchange {
   private failMidAnswer(error: Error): void {
     this.finish()
     const { response } = this
+    const failure = failureMidAnswer(errorCode(error), error.message)
     // Bytes of it already reached the client: cut the connection so it sees a truncated answer, not a complete one.
-    if (response.headersSent) return this.cut()
-    this.answer(failureMidAnswer(errorCode(error), error.message))
+    if (response.headersSent) return this.cut(failure)
+    this.answer(failure)
   }
 
-  /** Ends an answer whose first bytes are out: the client must see it broken, and the metrics count it. */
-  private cut(): void {
+  /**
+   * Ends an answer whose first bytes are out: the client must see it broken, and the
+   * metrics count it. A gRPC call over HTTP/2 ends with the failure as its status
+   * (trailers); anything else loses its connection (HTTP/1.1) or stream (HTTP/2).
+   */
+  private cut(failure: ErrorBody): void {
     const { plan } = this
     this.settings.metrics.truncated.inc({ service: plan.route.name, version: plan.version.name })
+    if (plan.grpcCall && plan.h2 && !plan.h2.writableEnded) {
+      this.grpcStatus = grpcStatusOfError(failure.code, ErrorCodes[failure.code])
+      return endWithGrpcStatus(plan.h2, this.grpcStatus, `${failure.code}: ${failure.message}`)
+    }
     this.response.destroy()
   }
 
@@ -387,8 +462,12 @@ export class Exchange {
 
   private answer(failure: ErrorBody): void {
     const { plan } = this
-    // undici dropped the unread rest of a failed attempt's body: it can never be drained.
-    const bodyUnread = plan.hasBody && !this.request.complete
+    if (plan.grpcCall) {
+      this.grpcStatus = sendGrpcError(this.response, plan.h2, failure, plan.requestId, plan.version.name)
+      return
+    }
+    // undici dropped the unread rest of a failed attempt's body: it can never be drained (an HTTP/2 stream needs no draining).
+    const bodyUnread = plan.hasBody && !this.request.complete && plan.h2 === undefined
     sendErrorAnswer(this.response, failure, plan.requestId, plan.version.name, bodyUnread)
   }
 
@@ -401,20 +480,35 @@ export class Exchange {
     this.finish()
     this.attempt?.abortUpstream?.(new ExchangeEnded())
     const { plan, response } = this
+    const failure: ErrorBody =
+      plan.protocol === 'grpc'
+        ? { code: 'ROUTE_TIMEOUT', message: `the call's deadline passed (${grpcDeadline(plan)} ms) before ${plan.route.name} ${plan.version.name} finished` }
+        : { code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` }
     // Part of the answer is out: all that can be said now is that it is incomplete.
-    if (response.headersSent) this.cut()
-    else this.answer({ code: 'ROUTE_TIMEOUT', message: `no answer from ${plan.route.name} ${plan.version.name} within ${plan.rule.timeoutMs} ms` })
+    if (response.headersSent) this.cut(failure)
+    else this.answer(failure)
   }
 
   private readonly onClose = (): void => {
     const { plan, response } = this
-    if (!this.ended) {
+    const clientLeft = !this.ended
+    if (clientLeft) {
       // The client went away first: stop the upstream work done for it.
       this.finish()
       this.attempt?.abortUpstream?.(new ExchangeEnded())
     }
     this.inflight.dec()
     const status = response.headersSent ? response.statusCode : CLIENT_CLOSED
-    this.settings.metrics.recordRequest(plan.route.name, plan.version.name, status, (performance.now() - plan.startedAt) / 1000)
+    const seconds = (performance.now() - plan.startedAt) / 1000
+    if (plan.protocol !== 'grpc') return this.settings.metrics.recordRequest(plan.route.name, plan.version.name, status, seconds)
+    // A call without a grpc-status of its own (a plain HTTP answer) has the one a gRPC client would read from its HTTP status.
+    const grpcStatus = clientLeft ? GrpcStatus.CANCELLED : (this.grpcStatus ?? grpcStatusOfHttp(status))
+    this.settings.metrics.recordGrpcCall(plan.route.name, plan.version.name, grpcStatus, seconds)
   }
+}
+
+/** A gRPC call's deadline: its grpc-timeout, capped by its rule's own timeoutMs; none without either (streams may last). */
+function grpcDeadline(plan: ExchangePlan): number {
+  const own = plan.rule.ownTimeoutMs ?? Infinity
+  return plan.deadlineMs === undefined ? own : Math.min(plan.deadlineMs, own)
 }

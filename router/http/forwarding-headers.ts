@@ -1,5 +1,5 @@
 import { BlockList, isIPv6 } from 'node:net'
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { TRACE_HEADERS } from '../../telemetry/tracing.js'
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1), plus proxy credentials. */
@@ -66,6 +66,8 @@ export interface ForwardingContext {
   secretHeader: string | undefined
   /** the router writes its own trace context: the client's trace headers (any format) are dropped */
   replaceTraceHeaders: boolean
+  /** the client's connection to the router: 'https' on the TLS listener */
+  proto: 'http' | 'https'
 }
 
 /** The headers an upstream sees: end-to-end headers of the client plus the router's own. */
@@ -81,7 +83,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, context: Forwardi
   const client = context.clientAddress ?? 'unknown'
   const priorFor = context.trustForwarded ? incoming['x-forwarded-for'] : undefined
   out['x-forwarded-for'] = priorFor ? `${priorFor}, ${client}` : client
-  out['x-forwarded-proto'] = (context.trustForwarded && firstValue(incoming['x-forwarded-proto'])) || 'http'
+  out['x-forwarded-proto'] = (context.trustForwarded && firstValue(incoming['x-forwarded-proto'])) || context.proto
   // An absolute-form target's authority replaces the Host header (RFC 9112 7.2).
   if (context.host !== undefined && context.host !== incoming.host) out.host = context.host
   const host = (context.trustForwarded && firstValue(incoming['x-forwarded-host'])) || context.host
@@ -113,6 +115,34 @@ export function downstreamHeaderList(raw: readonly Buffer[], requestId: string, 
   out.push('x-request-id', requestId, 'x-switchyard-version', version)
   return out
 }
+
+/**
+ * The same list from an HTTP/2 upstream's head (Node's headers object): pseudo-headers
+ * (`:status`) and connection-specific headers are left out, repeated ones kept.
+ */
+export function h2DownstreamHeaderList(headers: IncomingHttpHeaders, requestId: string, version: string): string[] {
+  const out: string[] = []
+  for (const name in headers) {
+    if (name.charCodeAt(0) === COLON || HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'x-switchyard-version') continue
+    const value = headers[name] as string | string[]
+    if (typeof value === 'string') out.push(name, value)
+    else for (const each of value) out.push(name, each)
+  }
+  out.push('x-request-id', requestId, 'x-switchyard-version', version)
+  return out
+}
+
+/** An upstream's trailers as the client gets them (gRPC's grpc-status and grpc-message among them): connection-specific ones dropped. */
+export function forwardedTrailers(trailers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  for (const name in trailers) {
+    if (name.charCodeAt(0) === COLON || HOP_BY_HOP.has(name)) continue
+    out[name] = trailers[name]
+  }
+  return out
+}
+
+const COLON = 0x3a
 
 function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 
 /**
@@ -9,10 +8,10 @@ import { Readable } from 'node:stream'
  * the client's stream.
  */
 export class RequestBody extends Readable {
-  private source: IncomingMessage | undefined
+  private source: Readable | undefined
   private started = false
 
-  constructor(source: IncomingMessage) {
+  constructor(source: Readable) {
     super()
     this.source = source
   }

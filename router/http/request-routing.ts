@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { ErrorCode } from '../../core/errors.js'
 import type { ChoiceReason } from '../../core/version-choice.js'
 import type { RouteTable, ServiceRoute, VersionRoute } from '../../core/route-table.js'
@@ -19,6 +19,17 @@ export interface RoutedRequest {
   host: string | undefined
   /** canonical, with the rule's prefix stripped where it says so */
   upstreamPath: string
+}
+
+/**
+ * What routing reads of a client request: Node's IncomingMessage for HTTP/1.1, a view
+ * without pseudo-headers (router/http/http2-request.ts) for HTTP/2.
+ */
+export interface RoutableRequest {
+  readonly url?: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly rawHeaders: readonly string[]
+  readonly socket: { readonly remoteAddress?: string | undefined }
 }
 
 /** The router answers the request itself, with this code. */
@@ -50,7 +61,7 @@ export class RequestRouting {
     this.onFallback = (from) => deps.metrics.fallbacks.inc({ service: from.service, version: from.name })
   }
 
-  route(request: IncomingMessage): RoutedRequest | RoutingRefusal {
+  route(request: RoutableRequest): RoutedRequest | RoutingRefusal {
     const { rules, tables, config } = this.deps
     if (!hasOneHostAtMost(request.rawHeaders)) return { refused: 'MALFORMED_REQUEST', message: 'more than one Host header' }
     const headers = request.headers

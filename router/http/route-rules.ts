@@ -1,4 +1,4 @@
-import type { ProxyConfig, RouteRuleConfig } from '../config.js'
+import type { ProxyConfig, RouteRuleConfig, UpstreamProtocol } from '../config.js'
 
 export interface RouteRule {
   readonly name: string
@@ -8,7 +8,11 @@ export interface RouteRule {
   readonly host: string | undefined
   readonly stripPrefix: boolean
   readonly timeoutMs: number
+  /** the rule's own timeoutMs, if it sets one: a gRPC call's deadline is capped by it, never by the default (streams may last) */
+  readonly ownTimeoutMs: number | undefined
   readonly retries: number
+  /** how the instances are spoken to: the rule's protocol, else its service's, else http1 */
+  readonly protocol: UpstreamProtocol
 }
 
 /**
@@ -19,7 +23,7 @@ export interface RouteRule {
 export class RouteRules {
   readonly rules: readonly RouteRule[]
 
-  constructor(rules: readonly RouteRuleConfig[], defaults: Pick<ProxyConfig, 'timeouts' | 'retries'>) {
+  constructor(rules: readonly RouteRuleConfig[], defaults: Pick<ProxyConfig, 'timeouts' | 'retries'> & Partial<Pick<ProxyConfig, 'services'>>) {
     this.rules = rules.map((rule, index) => {
       const prefix = rule.match.pathPrefix === undefined || rule.match.pathPrefix === '/' ? undefined : rule.match.pathPrefix.replace(/\/+$/, '')
       return {
@@ -29,7 +33,9 @@ export class RouteRules {
         host: rule.match.host?.toLowerCase(),
         stripPrefix: rule.stripPrefix ?? false,
         timeoutMs: rule.timeoutMs ?? defaults.timeouts.requestMs,
-        retries: rule.retries ?? defaults.retries.max
+        ownTimeoutMs: rule.timeoutMs,
+        retries: rule.retries ?? defaults.retries.max,
+        protocol: rule.protocol ?? defaults.services?.[rule.service]?.protocol ?? 'http1'
       }
     })
   }

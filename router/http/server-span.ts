@@ -1,14 +1,13 @@
-import type { IncomingMessage } from 'node:http'
 import type { Span, Tracer } from '@opentelemetry/api'
 import { extractContext, SpanKind } from '../../telemetry/tracing.js'
-import type { RoutedRequest } from './request-routing.js'
+import type { RoutableRequest, RoutedRequest } from './request-routing.js'
 
 /**
  * The router's server span for one request (or upgrade), continuing the client's trace.
  * Sampled, it records the request; not sampled (say 99 of 100 at 1%), only its context
  * travels on: check `isRecording()`.
  */
-export function startServerSpan(tracer: Tracer, request: IncomingMessage, method: string, requestId: string): Span {
+export function startServerSpan(tracer: Tracer, request: RoutableRequest, method: string, requestId: string): Span {
   const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, extractContext(request.headers))
   if (span.isRecording()) {
     span.setAttributes({

@@ -27,6 +27,8 @@ export interface UpgradeDependencies {
   config: ProxyConfig
   metrics: RouterMetrics
   tunnels: UpgradeTunnels
+  /** the listener speaks TLS: upstreams are told x-forwarded-proto https */
+  secure?: boolean
   clock?: () => number
   random?: () => number
   tracing?: Tracing
@@ -78,6 +80,7 @@ export function createUpgradeHandler(deps: UpgradeDependencies): UpgradeHandler 
   const anyTrustedProxy = config.trustForwardedFrom.length > 0
   const tracing = deps.tracing ?? currentTracing()
   const settings: HandshakeSettings = { config, metrics, tunnels, clock: deps.clock ?? Date.now, random, tracer: tracing.tracer }
+  const proto = deps.secure ? 'https' : 'http'
 
   return function upgrade(request, socket, head) {
     const client = socket as Socket
@@ -129,7 +132,8 @@ export function createUpgradeHandler(deps: UpgradeDependencies): UpgradeHandler 
       service: routed.route.name,
       version: routed.version.name,
       secretHeader: routing.chooser.secretHeader,
-      replaceTraceHeaders: tracing.enabled
+      replaceTraceHeaders: tracing.enabled,
+      proto
     })
     if (passOn) {
       // Hop-by-hop, so upstreamHeaders dropped them: this hop upgrades too.

@@ -2,8 +2,11 @@ import type { ErrorBody } from '../../core/errors.js'
 
 /** Errors raised before the request reached the instance (no connection was made). */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'])
-/** The endpoint's pool was closed under the request (its instance just left the table): it was never sent. */
-const POOL_CLOSED = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED'])
+/**
+ * The endpoint's pool was closed under the request (its instance just left the table), or
+ * an HTTP/2 stream never left the router or was refused unprocessed (h2-upstream.ts): it was never sent.
+ */
+const POOL_CLOSED = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'H2_NOT_SENT', 'H2_REFUSED_STREAM'])
 
 /** What an upstream failure before any response head means for the exchange. */
 export interface UpstreamFailure {

@@ -1,3 +1,4 @@
+import { connect, type ClientHttp2Session } from 'node:http2'
 import { Pool } from 'undici'
 import type { BalancedEndpoint } from '../../core/instance-picker.js'
 import type { OutlierState } from '../../core/outlier-detection.js'
@@ -8,6 +9,13 @@ export interface PoolSettings {
   keepAliveMs: number
   connections: number
 }
+
+/** No HTTP/2 connection within connectTimeoutMs: coded as undici's connect timeout, so that upstream-error.ts words it the same. */
+class ConnectTimeout extends Error {
+  readonly code = 'UND_ERR_CONNECT_TIMEOUT'
+}
+
+const ignore = () => {}
 
 /**
  * One instance as the proxy sees it: its keep-alive connection pool plus the counters
@@ -23,6 +31,8 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
   readonly address: string
   readonly origin: string
   private connections: Pool | undefined
+  private session: ClientHttp2Session | undefined
+  private closed = false
 
   constructor(
     readonly instance: InstanceRecord,
@@ -45,12 +55,50 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
     return this.connections
   }
 
+  /**
+   * The instance's HTTP/2 connection (h2c prior knowledge, for h2c and gRPC services),
+   * opened on first use: every stream to the instance shares it, as gRPC clients do. A
+   * connection told to go away (GOAWAY), closed or failed is replaced on the next request
+   * while its own streams finish. Undefined once the endpoint is closed (its instance left).
+   */
+  get h2(): ClientHttp2Session | undefined {
+    if (this.closed) return undefined
+    const current = this.session
+    if (current && !current.closed && !current.destroyed) return current
+    const session = connect(this.origin, { settings: { enablePush: false } })
+    const timer = setTimeout(() => session.destroy(new ConnectTimeout(`connecting to ${this.address} timed out`)), this.settings.connectTimeoutMs)
+    const forget = () => {
+      clearTimeout(timer)
+      if (this.session === session) this.session = undefined
+    }
+    session.once('connect', () => clearTimeout(timer))
+    session.once('goaway', forget)
+    session.once('close', forget)
+    // A failed connection fails its streams, which is where it is reported.
+    session.on('error', ignore)
+    this.session = session
+    return session
+  }
+
   /** Lets requests on it finish, then closes its connections (if it ever had any). */
   close(): Promise<void> {
-    return this.connections?.close() ?? Promise.resolve()
+    const session = this.session
+    this.session = undefined
+    this.closed = true
+    const h2 =
+      session && !session.destroyed
+        ? new Promise<void>((resolve) => {
+            session.once('close', resolve)
+            session.close()
+          })
+        : Promise.resolve()
+    return Promise.all([this.connections?.close(), h2]).then(ignore)
   }
 
   destroy(): Promise<void> {
+    this.closed = true
+    this.session?.destroy()
+    this.session = undefined
     return this.connections?.destroy() ?? Promise.resolve()
   }
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer, type ServerOptions as WebSocketServerOptions } from 'ws'
-import { parseProxyConfig } from '../../router/config.js'
+import { parseProxyConfig, type RouterSettings } from '../../router/config.js'
 import { startRouter, type RunningRouter } from '../../router/server.js'
 import { get } from './http.js'
 import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from './registry-harness.js'
@@ -61,12 +61,12 @@ export interface TestMesh {
 
 let upstreamCounter = 0
 
-/** Registry + router in this process, on ephemeral ports, routes from `config`. */
-export async function startTestMesh(config: Record<string, unknown> = {}): Promise<TestMesh> {
+/** Registry + router in this process, on ephemeral ports, routes from `config` (and router settings such as TLS from `settings`). */
+export async function startTestMesh(config: Record<string, unknown> = {}, settings: Partial<RouterSettings> = {}): Promise<TestMesh> {
   const reg = await startTestRegistry()
   const proxyConfig = parseProxyConfig({ routes: [{ match: { pathPrefix: '/api' }, service: 'api' }], ...config }, 'test')
   const router = await startRouter(
-    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.router, reportIntervalSeconds: 1, logLevel: 'silent' },
+    { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0, registry: reg.url, token: TOKENS.router, reportIntervalSeconds: 1, logLevel: 'silent', ...settings },
     proxyConfig
   )
   const upstreams: Upstream[] = []

@@ -42,8 +42,8 @@ void t.test('health, readiness and /routes of a router with a table', async (t) 
   t.equal(routes.registryConnected, true)
   t.match(routes.updatedAt, /^\d{4}-\d\d-\d\dT/)
   t.same(routes.rules, [
-    { name: 'api-0', match: { pathPrefix: '/api', host: null }, service: 'api', stripPrefix: true, timeoutMs: 1500, retries: 1 },
-    { name: 'web', match: { pathPrefix: null, host: '*.example.com' }, service: 'webfront', stripPrefix: false, timeoutMs: 60_000, retries: 2 }
+    { name: 'api-0', match: { pathPrefix: '/api', host: null }, service: 'api', stripPrefix: true, timeoutMs: 1500, retries: 1, protocol: 'http1' },
+    { name: 'web', match: { pathPrefix: null, host: '*.example.com' }, service: 'webfront', stripPrefix: false, timeoutMs: 60_000, retries: 2, protocol: 'http1' }
   ])
   t.same(routes.services, [
     {
