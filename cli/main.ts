@@ -35,7 +35,8 @@ export function describeFailure(error: unknown): { message: string; exitCode: nu
   if (error instanceof UsageError) return { message: error.message, exitCode: 2 }
   if (error instanceof ConfigError) return { message: error.problems.join('; '), exitCode: 2 }
   if (error instanceof RegistryRequestError) {
-    return { message: error.status === 0 ? error.message : `${error.code} (${error.status}): ${error.message}`, exitCode: 1 }
+    // Status 0: no answer (REGISTRY_UNREACHABLE, or REGISTRY_OUTCOME_UNKNOWN for a write that may have landed).
+    return { message: error.status === 0 ? `${error.code}: ${error.message}` : `${error.code} (${error.status}): ${error.message}`, exitCode: 1 }
   }
   return { message: error instanceof Error ? error.message.split('\n').join('; ') : String(error), exitCode: 1 }
 }

@@ -293,6 +293,11 @@ void t.test('CLI: --registry and SWITCHYARD_REGISTRY_URL take several URLs; a ba
   t.equal(viaEnv.code, 0, viaEnv.stderr)
   t.equal(viaEnv.stdout, 'api: v1=100 (revision 1)\n')
 
+  const other = await deadUrl()
+  const noneAnswers = await runCli(['services'], { SWITCHYARD_TOKEN: TOKENS.reader, SWITCHYARD_REGISTRY_URL: `${dead},${other}` })
+  t.equal(noneAnswers.code, 1)
+  t.match(noneAnswers.stderr, new RegExp(`^switchyard: REGISTRY_UNREACHABLE: cannot reach the registry at ${dead} \\(connect ECONNREFUSED [^)]+\\), ${other} \\(`))
+
   const badFlag = await runCli(['services', '--registry', `${reg.url},htp://b:8761`], { SWITCHYARD_TOKEN: TOKENS.reader })
   t.equal(badFlag.code, 2)
   t.equal(badFlag.stderr, `switchyard: --registry: registry URL "htp://b:8761" (entry 2 of "${reg.url},htp://b:8761") has scheme htp: give http:// or https://\n`)
