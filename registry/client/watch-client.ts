@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { request, type Dispatcher } from 'undici'
-import { fullJitterDelay } from '../../core/backoff.js'
+import { failoverDelay, fullJitterDelay } from '../../core/backoff.js'
 import { SwitchyardError } from '../../core/errors.js'
 import { failoverVerdict, outcomeOfError, type TryOutcome } from '../../core/registry-failover.js'
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
@@ -135,7 +135,10 @@ export class RegistryWatcher {
       const stay = applyFailed || failoverVerdict(outcome, true) === 'done'
       if (!stay) this.endpoints.failed(url, failure.message)
       const policy = { initialMs: this.options.initialBackoffMs, maxMs: this.options.maxBackoffMs }
-      const delay = stay ? fullJitterDelay(this.attempt - 1 + this.failedApplies, policy, this.options.random) : this.endpoints.delayAfter(this.attempt)
+      // The watcher's own backoff, also with endpoints shared with quicker one-shot calls.
+      const delay = stay
+        ? fullJitterDelay(this.attempt - 1 + this.failedApplies, policy, this.options.random)
+        : failoverDelay(this.attempt, this.endpoints.urls.length, policy, this.options.random)
       await new Promise<void>((resolve) => {
         this.wake = resolve
         this.retryTimer = setTimeout(resolve, delay)
