@@ -8,14 +8,22 @@ export interface LocalStack {
   ports: { registry: number; router: number; admin: number; messages: number }
   /** what a CLI call against this stack needs */
   env: { SWITCHYARD_REGISTRY_URL: string; SWITCHYARD_TOKEN: string }
-  /** Ctrl-C, wait for the stack to stop, remove its state */
+  stateDir: string
+  /** Ctrl-C, wait for the stack to stop, remove its state (unless started with keepState) */
   stop(): Promise<void>
 }
 
 /** `npm start` (the CLI's `local`) on free ports with its own state directory; resolves once it is up. */
-export async function startLocalStack(options: { token: string; args?: string[]; env?: Record<string, string> }): Promise<LocalStack> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'switchyard-local-'))
-  const ports = { registry: await freePort(), router: await freePort(), admin: await freePort(), messages: await freePort() }
+export async function startLocalStack(options: {
+  token: string
+  args?: string[]
+  env?: Record<string, string>
+  stateDir?: string
+  keepState?: boolean
+  ports?: LocalStack['ports']
+}): Promise<LocalStack> {
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'switchyard-local-')))
+  const ports = options.ports ?? { registry: await freePort(), router: await freePort(), admin: await freePort(), messages: await freePort() }
   const child = spawnNode([cliPath, 'local', ...(options.args ?? [])], {
     ...options.env,
     SWITCHYARD_REGISTRY_PORT: String(ports.registry),
@@ -28,7 +36,7 @@ export async function startLocalStack(options: { token: string; args?: string[];
   const stop = async () => {
     child.child.kill('SIGINT')
     await child.exited
-    await rm(stateDir, { recursive: true, force: true })
+    if (!options.keepState) await rm(stateDir, { recursive: true, force: true })
   }
   try {
     await child.waitForOutput('Press Ctrl-C', 90_000)
@@ -36,5 +44,5 @@ export async function startLocalStack(options: { token: string; args?: string[];
     await stop()
     throw error
   }
-  return { process: child, ports, env: { SWITCHYARD_REGISTRY_URL: `http://127.0.0.1:${ports.registry}`, SWITCHYARD_TOKEN: options.token }, stop }
+  return { process: child, ports, stateDir, env: { SWITCHYARD_REGISTRY_URL: `http://127.0.0.1:${ports.registry}`, SWITCHYARD_TOKEN: options.token }, stop }
 }
