@@ -4,6 +4,7 @@ import { ConfigError } from '../core/config.js'
 import { RegistryRequestError } from '../registry/client/registry-client.js'
 import { addRegistryClientCommands } from './commands/registry-client-commands.js'
 import { addRolloutCommands } from './commands/rollout-commands.js'
+import { addInstanceCommands } from './commands/instance-commands.js'
 import { addLoadCommand } from './commands/load-command.js'
 import { addRegistryCommand } from './commands/registry-command.js'
 import { addRouterCommand } from './commands/router-command.js'
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   addLocalCommand(program)
   addRegistryClientCommands(program)
   addRolloutCommands(program)
+  addInstanceCommands(program)
   addLoadCommand(program)
   return program
 }

@@ -33,6 +33,17 @@ export interface ServiceView {
   }[]
 }
 
+export interface RegistryStatus {
+  status: string
+  revision: number
+  instances: number
+  store: 'file' | 'etcd'
+  selfPreservation: boolean
+  selfPreservationSince?: string
+  selfPreservationEndsAt?: string
+  expiredInstancesKept?: number
+}
+
 export interface WeightsView {
   weights: Record<string, number>
   revision: number
@@ -132,6 +143,16 @@ export class RegistryClient {
   deregister(service: string, id: string): Promise<void> {
     // Repeatable: a repeat after the first did land answers 404 INSTANCE_NOT_FOUND, which InstanceAgent takes as gone.
     return this.call('DELETE', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}`, undefined, {}, true)
+  }
+
+  /** An operator's removal of an instance (one self-preservation keeps although it is dead). */
+  evict(service: string, id: string): Promise<{ revision: number }> {
+    return this.call('POST', `/v1/services/${encodeURIComponent(service)}/instances/${encodeURIComponent(id)}/evict`)
+  }
+
+  /** the registry's /readyz: revision, instances, store and self-preservation */
+  status(): Promise<RegistryStatus> {
+    return this.call('GET', '/readyz', undefined, {}, true)
   }
 
   /** `idempotent`: may be sent to another replica after an unknown outcome (default: reads only). */
