@@ -45,6 +45,8 @@ export function Chart(props: ChartProps) {
           stroke: '#374151',
           size: 28,
           space: 70,
+          // whole seconds: points come every 2 s
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600],
           font: '11px system-ui, sans-serif',
           grid: { stroke: '#e5e7eb' },
           ticks: { stroke: '#d1d5db' },

@@ -12,6 +12,8 @@ import { href } from '../lib/route.js'
 import { observedShares, shareGap, SignalSeries, type Metric, type ServiceSignals } from '../lib/signals.js'
 
 const POLL_MS = 2000
+/** the window of the versions table and the observed shares */
+const SHARE_WINDOW_S = 10
 /** five minutes of 2-second points */
 const SERIES_POINTS = 150
 
@@ -52,12 +54,13 @@ export function ServicePage(props: { name: string }) {
     [props.name]
   )
 
-  // Figures: the last minute for shares and the table, the last poll interval for the charts.
+  // Figures: the last 10 s for shares and the table (a version that stops getting its share
+  // shows within seconds), the last poll interval for the charts.
   usePoll(
     async (signal) => {
       try {
         const [minute, point] = await Promise.all([
-          api.get<ServiceSignals>(`${path}/signals?window=60s`, signal),
+          api.get<ServiceSignals>(`${path}/signals?window=${SHARE_WINDOW_S}s`, signal),
           api.get<ServiceSignals>(`${path}/signals?window=${POLL_MS / 1000}s`, signal)
         ])
         setRecent(minute)
@@ -132,18 +135,22 @@ function Traffic(props: { service: ServiceView; recent: ServiceSignals | undefin
           <SplitBar versions={service.versions} weights={service.weights} label="Configured split" legend />
         </div>
         <div>
-          <h3 class="bar-title">Observed, HTTP (last 60 s, {requests} requests)</h3>
+          <h3 class="bar-title">
+            Observed, HTTP (last {SHARE_WINDOW_S} s, {requests} requests)
+          </h3>
           {requests > 0 ? <SplitBar versions={service.versions} weights={observedHttp} label="Observed HTTP share" thin /> : <p class="muted">No HTTP traffic.</p>}
         </div>
         <div>
-          <h3 class="bar-title">Observed, queue (last 60 s, {messages} messages)</h3>
+          <h3 class="bar-title">
+            Observed, queue (last {SHARE_WINDOW_S} s, {messages} messages)
+          </h3>
           {messages > 0 ? <SplitBar versions={service.versions} weights={observedQueue} label="Observed queue share" thin /> : <p class="muted">No queue traffic.</p>}
         </div>
       </div>
       {props.error && <p class="warn">Figures unavailable: {props.error}</p>}
       <div class="table-wrap" tabIndex={0} role="region" aria-label="Versions">
         <table class="versions">
-          <caption>Versions: configured weight beside the share each actually got over the last 60 s, HTTP and queue traffic side by side</caption>
+          <caption>Versions: configured weight beside the share each actually got over the last {SHARE_WINDOW_S} s, HTTP and queue traffic side by side</caption>
           <thead>
             <tr>
               <th scope="col" rowSpan={2}>
@@ -221,8 +228,10 @@ function Charts(props: { service: ServiceView; series: SignalSeries; version: nu
   const { service, series, version } = props
   const versions = useMemo(() => [...new Set([...service.versions, ...series.versions()])], [service.versions.join(','), version])
   const colors = versions.map((name) => Math.max(0, service.versions.indexOf(name)))
+  // The kinds of traffic the service has: a queue consumer gets message charts only.
   const hasQueue = series.has('queue')
-  const charts = CHARTS.filter((chart) => chart.kind === 'http' || hasQueue)
+  const hasHttp = series.has('http') || !hasQueue
+  const charts = CHARTS.filter((chart) => (chart.kind === 'http' ? hasHttp : hasQueue))
   // New arrays (and a redraw) only when a poll added a point, not on every registry change.
   const columns = useMemo(() => new Map(CHARTS.map((chart) => [chart.metric, series.columns(chart.metric, versions)])), [version, versions.join(',')])
   return (

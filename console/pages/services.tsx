@@ -9,13 +9,13 @@ import { versionSummaries, type ServiceView } from '../lib/model.js'
 import { href } from '../lib/route.js'
 
 /** One row; redrawn only when its service or rollout object changes (the store replaces only what changed). */
-const ServiceRow = memo(function ServiceRow(props: { service: ServiceView; rollout: RolloutView | undefined }) {
+const ServiceRow = memo(function ServiceRow(props: { service: ServiceView; rollout: RolloutView | undefined; hidden: boolean }) {
   const { service, rollout } = props
   const summaries = versionSummaries(service)
   const up = summaries.reduce((sum, version) => sum + version.up, 0)
   const draining = summaries.reduce((sum, version) => sum + version.draining, 0)
   return (
-    <tr>
+    <tr hidden={props.hidden}>
       <th scope="row">
         <a href={href({ page: 'service', name: service.name })}>{service.name}</a>
       </th>
@@ -49,8 +49,10 @@ export function ServicesPage() {
   const live = useLive()
   const [filter, setFilter] = useState('')
   const marked = useRef(false)
-  const services = [...live.view.services.values()].filter((service) => service.name.toLowerCase().includes(filter.trim().toLowerCase()))
-  services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  // Filtered rows are hidden, not removed: typing in the filter never rebuilds 200 rows.
+  const wanted = filter.trim().toLowerCase()
+  const services = [...live.view.services.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const shown = services.filter((service) => service.name.toLowerCase().includes(wanted)).length
   const instances = [...live.view.services.values()].reduce((sum, service) => sum + service.instances.length, 0)
   const loaded = live.loaded
 
@@ -65,7 +67,7 @@ export function ServicesPage() {
     <section aria-labelledby="services-title">
       <div class="page-head">
         <h1 id="services-title">Services</h1>
-        <p class="muted" aria-live="polite">
+        <p class="muted">
           {count(live.view.services.size)} services, {count(instances)} instances, registry revision {live.view.revision}
         </p>
       </div>
@@ -73,11 +75,9 @@ export function ServicesPage() {
         <label for="service-filter">Filter</label>
         <input id="service-filter" type="search" value={filter} placeholder="service name" onInput={(event) => setFilter((event.target as HTMLInputElement).value)} />
       </div>
-      {!loaded ? (
-        <p>Loading…</p>
-      ) : services.length === 0 ? (
-        <p class="muted">{live.view.services.size === 0 ? 'No service has registered yet.' : 'No service matches the filter.'}</p>
-      ) : (
+      {!loaded && <p>Loading…</p>}
+      {loaded && shown === 0 && <p class="muted">{services.length === 0 ? 'No service has registered yet.' : 'No service matches the filter.'}</p>}
+      {services.length > 0 && (
         <div class="table-wrap" tabIndex={0} role="region" aria-label="Services">
           <table class="services">
             <thead>
@@ -91,7 +91,7 @@ export function ServicesPage() {
             </thead>
             <tbody>
               {services.map((service) => (
-                <ServiceRow key={service.name} service={service} rollout={live.rollouts.get(service.name)} />
+                <ServiceRow key={service.name} service={service} rollout={live.rollouts.get(service.name)} hidden={!service.name.toLowerCase().includes(wanted)} />
               ))}
             </tbody>
           </table>

@@ -49,7 +49,11 @@ async function weightsOf(service: string): Promise<Record<string, number>> {
 
 function noProblems(t: Tap.Test, watched: WatchedPage): void {
   t.same(watched.problems, [], 'no CSP violation, no page error, no request off this machine')
-  for (const token of Object.values(CONSOLE_TOKENS)) t.notOk(watched.urls.some((url) => url.includes(token)), 'no token in any URL')
+  for (const token of Object.values(CONSOLE_TOKENS))
+    t.notOk(
+      watched.urls.some((url) => url.includes(token)),
+      'no token in any URL'
+    )
 }
 
 void t.test('sign-in: a wrong token is refused, a right one is kept in this tab only and sent as a header', async (t) => {

@@ -31,7 +31,7 @@ export interface ConsoleMesh extends ProcessMesh {
  * The registry (and routers, on demand) as real processes, as `npm start` runs them, with a
  * tokens file holding a reader, an operator and an operator of `api` only.
  */
-export async function startConsoleMesh(): Promise<ConsoleMesh> {
+export async function startConsoleMesh(options: { registryArgs?: string[] } = {}): Promise<ConsoleMesh> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-console-tokens-'))
   const tokensFile = join(dir, 'tokens.yaml')
   await writeFile(
@@ -44,7 +44,7 @@ export async function startConsoleMesh(): Promise<ConsoleMesh> {
       ]
     })
   )
-  const mesh = await startProcessMesh({ registryArgs: ['--tokens-file', tokensFile] })
+  const mesh = await startProcessMesh({ registryArgs: ['--tokens-file', tokensFile, ...(options.registryArgs ?? [])] })
   const upstreams: Upstream[] = []
   let counter = 0
   const api: ConsoleMesh['api'] = async (method, path, body, options = {}) => {
