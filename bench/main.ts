@@ -19,6 +19,7 @@ import { pickerScenario } from './scenarios/picker.js'
 import { propagationScenario } from './scenarios/propagation.js'
 import { proxyScenario } from './scenarios/proxy.js'
 import { CONFIGURATIONS } from './scenarios/proxy-configurations.js'
+import { registryHaScenario } from './scenarios/registry-ha.js'
 import { rolloutScenario } from './scenarios/rollout.js'
 import { scaleScenario } from './scenarios/scale.js'
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios/scenario.js'
@@ -29,7 +30,8 @@ const SCENARIOS: Record<string, Scenario> = {
   propagation: propagationScenario,
   scale: scaleScenario,
   rollout: rolloutScenario,
-  messages: messagesScenario
+  messages: messagesScenario,
+  'registry-ha': registryHaScenario
 }
 
 function positiveInteger(minimum: number) {

@@ -20,12 +20,38 @@ export interface RegistryProcess {
   close(): Promise<void>
 }
 
-/** A registry as a real process on 127.0.0.1, its store in a fresh temporary directory. */
-export async function startRegistryProcess(options: { cpus?: string | undefined; leaseSeconds?: number; rolloutTickSeconds?: number } = {}): Promise<RegistryProcess> {
+/** The tokens a registry accepts; replicas of one etcd-backed registry share them. */
+export interface RegistryCredentials {
+  adminToken: string
+  readerToken: string
+  routerToken: string
+}
+
+export function newRegistryCredentials(): RegistryCredentials {
+  return {
+    adminToken: `bench-admin-${randomBytes(12).toString('hex')}`,
+    readerToken: `bench-reader-${randomBytes(12).toString('hex')}`,
+    routerToken: `bench-router-${randomBytes(12).toString('hex')}`
+  }
+}
+
+/**
+ * A registry as a real process on 127.0.0.1: by default its file store in a fresh
+ * temporary directory; with `etcd`, one replica of the registry kept under that prefix.
+ */
+export async function startRegistryProcess(
+  options: {
+    cpus?: string | undefined
+    leaseSeconds?: number
+    /** default: a third of leaseSeconds when that is given, else the registry's default */
+    renewSeconds?: number
+    rolloutTickSeconds?: number
+    etcd?: { endpoints: readonly string[]; prefix: string; replicaId: string }
+    credentials?: RegistryCredentials
+  } = {}
+): Promise<RegistryProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'switchyard-bench-registry-'))
-  const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`
-  const readerToken = `bench-reader-${randomBytes(12).toString('hex')}`
-  const routerToken = `bench-router-${randomBytes(12).toString('hex')}`
+  const { adminToken, readerToken, routerToken } = options.credentials ?? newRegistryCredentials()
   const tokensFile = join(dataDir, 'tokens.json')
   await writeFile(
     tokensFile,
@@ -37,8 +63,13 @@ export async function startRegistryProcess(options: { cpus?: string | undefined;
     })
   )
   const [port] = await freePorts(1)
-  const args = [cliPath, 'registry', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dataDir, 'store'), '--tokens-file', tokensFile, '--log-level', 'warn']
-  if (options.leaseSeconds) args.push('--lease-seconds', String(options.leaseSeconds), '--renew-seconds', String(Math.max(1, Math.floor(options.leaseSeconds / 3))))
+  const store = options.etcd
+    ? ['--store', 'etcd', '--etcd-endpoints', options.etcd.endpoints.join(','), '--etcd-prefix', options.etcd.prefix, '--replica-id', options.etcd.replicaId]
+    : ['--data-dir', join(dataDir, 'store')]
+  const args = [cliPath, 'registry', '--host', '127.0.0.1', '--port', String(port), ...store, '--tokens-file', tokensFile, '--log-level', 'warn']
+  if (options.leaseSeconds) args.push('--lease-seconds', String(options.leaseSeconds))
+  const renewSeconds = options.renewSeconds ?? (options.leaseSeconds ? Math.max(1, Math.floor(options.leaseSeconds / 3)) : undefined)
+  if (renewSeconds) args.push('--renew-seconds', String(renewSeconds))
   if (options.rolloutTickSeconds) args.push('--rollout-tick-seconds', String(options.rolloutTickSeconds))
   const child = spawnChild('registry', process.execPath, args, { env: { SWITCHYARD_ADMIN_TOKEN: adminToken }, cpus: options.cpus })
   const url = `http://127.0.0.1:${port}`
