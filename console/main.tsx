@@ -3,6 +3,7 @@ import 'uplot/dist/uPlot.min.css'
 import './styles.css'
 import { App } from './app.js'
 import { ApiError, signIn, type Whoami } from './live/api.js'
+import { prefetchServices } from './live/prefetch.js'
 import { forgetToken, storedToken } from './live/session.js'
 
 /** Start: with a token from this tab's session, check it once, then show the console or the sign-in. */
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
   const token = storedToken()
   let identity: Whoami | undefined
   if (token) {
+    prefetchServices(token)
     try {
       identity = await signIn(token)
     } catch (error) {

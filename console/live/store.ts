@@ -7,6 +7,7 @@
 import type { RolloutState } from '../../core/rollout/rollout-machine.js'
 import { applyChange, fromRest, fromSnapshot, withHeartbeats, type RegistryView, type RestService, type RestServices } from '../lib/model.js'
 import type { Api } from './api.js'
+import { takePrefetched } from './prefetch.js'
 import { watchRegistry, type WatchEvent } from './watch.js'
 
 /** A rollout as GET /v1/services/:service/rollout shows it. */
@@ -69,9 +70,16 @@ export class LiveStore {
 
   async start(): Promise<void> {
     try {
-      const [services, rollouts] = await Promise.all([this.api.get<RestServices>('/v1/services'), this.api.get<{ rollouts: RolloutView[] }>('/v1/rollouts')])
+      const rollouts = this.api.get<{ rollouts: RolloutView[] }>('/v1/rollouts')
+      const services = await (takePrefetched(this.api.token)?.catch(() => undefined) ?? Promise.resolve(undefined)).then(
+        (prefetched) => prefetched ?? this.api.get<RestServices>('/v1/services')
+      )
       if (this.stopped) return
-      this.set({ loaded: true, view: fromRest(services), rollouts: new Map(rollouts.rollouts.map((rollout) => [rollout.service, rollout])) }, true)
+      // The services are the page: drawn as soon as they are here, rollouts when they come.
+      this.set({ loaded: true, view: fromRest(services) }, true)
+      const { rollouts: list } = await rollouts
+      if (this.stopped) return
+      this.set({ rollouts: new Map(list.map((rollout) => [rollout.service, rollout])) }, true)
       this.watch = watchRegistry({
         token: this.api.token,
         since: services.revision,
