@@ -214,6 +214,11 @@ export class Registry {
     this.shared?.onRemoteRouterReport(listener)
   }
 
+  /** false while this replica cannot follow its shared store (a single registry always can) */
+  get following(): boolean {
+    return this.shared ? this.shared.following() : true
+  }
+
   /** whether several replicas share this registry's store */
   get replicated(): boolean {
     return this.shared !== undefined

@@ -29,6 +29,9 @@ export function healthRoutes(app: FastifyInstance, options: { registry: Registry
     } catch {
       return reply.code(503).send({ code: 'NOT_READY', message: 'the registry cannot write its store' })
     }
+    // A replica cut off from etcd still answers reads from its last state, but a load
+    // balancer should prefer one that follows the store.
+    if (!registry.following) return reply.code(503).send({ code: 'NOT_READY', message: 'this replica cannot reach its store (etcd); its answers may be stale' })
     return { status: 'ready', ...status() }
   })
 

@@ -80,6 +80,8 @@ export interface SharedRegistryStore {
   commit(changes: readonly RegistryChange[], expectedRevision: number, options?: { asLeader?: boolean }): Promise<CommitOutcome>
   /** the store's latest revision, read through to the store (linearizable) */
   headRevision(): Promise<number>
+  /** false while this replica cannot follow the store (its watch broke and listing again fails): its reads may be stale */
+  following(): boolean
   /** whether this replica makes the cluster's background decisions now: lease expiries, rollout steps (one replica of all does) */
   isLeader(): boolean
   /** passes a heartbeat received here to the other replicas */

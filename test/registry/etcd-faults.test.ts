@@ -241,11 +241,23 @@ void t.test('replica killed, etcd member killed, quorum lost and restored: traff
   watch.body.destroy()
   const duringOutage = load.completed
   await waitFor('traffic during the outage', () => (load.completed > duringOutage + 200 ? true : undefined))
+  // Once its etcd watch cannot be resumed, the replica tells load balancers it may be stale.
+  const notReady = await waitFor(
+    'b to say it is not ready',
+    async () => {
+      const ready = await json(`${b.url}/readyz`)
+      return ready.status === 503 ? ready : undefined
+    },
+    60_000
+  )
+  t.equal(notReady.json.code, 'NOT_READY', '/readyz: 503 NOT_READY while the replica cannot follow etcd')
+  t.equal((await json(`${b.url}/v1/services/api`)).status, 200, 'reads still answer from the last state')
 
   // 4. restore: everything resumes.
   await second.start()
   await leader.start()
   await mesh.cluster.waitHealthy(30_000)
+  await waitFor('b ready again', async () => ((await json(`${b.url}/readyz`)).status === 200 ? true : undefined), 60_000)
   const afterRestore = operator.acknowledged.length
   await waitFor('writes after quorum came back', () => (operator.acknowledged.length >= afterRestore + 5 ? true : undefined), 60_000)
   await operator.stop()

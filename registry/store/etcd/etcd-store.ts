@@ -69,6 +69,8 @@ export class EtcdStore implements SharedRegistryStore {
   private compactionSource: (() => PersistedState) | undefined
   private snapshotRevision = 0
   private compacting = false
+  /** set while the journal watch is broken and listing again has not yet worked */
+  private brokenSince: number | undefined
 
   constructor(options: EtcdStoreOptions) {
     this.etcd = options.etcd
@@ -131,6 +133,10 @@ export class EtcdStore implements SharedRegistryStore {
   async headRevision(): Promise<number> {
     const range = await this.etcd.range(this.layout.head)
     return Number(range.kvs[0]?.value ?? '0')
+  }
+
+  following(): boolean {
+    return this.brokenSince === undefined
   }
 
   isLeader(): boolean {
@@ -222,6 +228,7 @@ export class EtcdStore implements SharedRegistryStore {
       (error: unknown) => {
         if (this.closed || this.watch !== watch) return
         this.onError(error as Error, 'the journal watch ended; listing the journal from the last delivered revision')
+        this.brokenSince ??= Date.now()
         void this.relist()
       }
     )
@@ -262,6 +269,7 @@ export class EtcdStore implements SharedRegistryStore {
         if (first && this.layout.revisionOf(first.key) !== this.delivered + 1) {
           const loaded = await this.load()
           this.follower?.reset(loaded)
+          this.brokenSince = undefined
           this.startWatch(this.readAt + 1)
           return
         }
@@ -270,6 +278,7 @@ export class EtcdStore implements SharedRegistryStore {
           const change = JSON.parse(kv.value) as RegistryChange
           if (change.revision === this.delivered + 1) this.deliver(change)
         }
+        this.brokenSince = undefined
         this.startWatch(page.revision + 1)
         return
       } catch (error) {
