@@ -20,7 +20,6 @@ const RATE = 1_000
 const INSTANCES_PER_SERVICE = 10
 const CONNECTIONS_PER_REPLICA = 16
 const REGISTER_CLIENTS = 64
-const WARM_UP_SECONDS = 2
 
 interface Round {
   setup: string
@@ -75,8 +74,10 @@ export async function haHeartbeats(etcd: BenchEtcd, load: RegistryLoad, quick: b
   const naming: InstanceNaming = { idPrefix: 'hb', servicePrefix: 'hb-', services: instances / INSTANCES_PER_SERVICE }
   const deployments: RegistryDeployment[] = []
   try {
-    // Leases far longer than the gaps between one set-up's rounds: nothing expires while the other set-up runs.
-    const lease = { leaseSeconds: 120, renewSeconds: periodSeconds }
+    // Leases far longer than the gaps between one set-up's rounds (the other set-up's registrations
+    // included, slow on a busy machine): nothing expires while the other set-up runs.
+    const lease = { leaseSeconds: 600, renewSeconds: periodSeconds }
+    const warmUpSeconds = quick ? 1 : 5
     deployments.push(await startFileDeployment('file store, 1 registry', lease))
     deployments.push(await startEtcdDeployment('etcd, 2 replicas', etcd, '/bench-heartbeats', 2, lease))
     const preload: Record<string, { perSecond: number; failed: number }> = {}
@@ -109,7 +110,7 @@ export async function haHeartbeats(etcd: BenchEtcd, load: RegistryLoad, quick: b
       connectionsPerUrl: CONNECTIONS_PER_REPLICA
     })
     // Warm-up (not recorded): the generator's connections and both sides' JIT.
-    for (const deployment of deployments) turns.set(deployment, (await load.run(heartbeatTask(deployment, WARM_UP_SECONDS))).next)
+    for (const deployment of deployments) turns.set(deployment, (await load.run(heartbeatTask(deployment, warmUpSeconds))).next)
     const rounds: Round[] = []
     for (let round = 1; round <= roundCount; round++) {
       const order = round % 2 === 1 ? deployments : [...deployments].reverse()
@@ -187,7 +188,7 @@ export async function haHeartbeats(etcd: BenchEtcd, load: RegistryLoad, quick: b
     }
     return {
       table,
-      data: { instances, rate: RATE, periodSeconds, roundSeconds, connectionsPerReplica: CONNECTIONS_PER_REPLICA, preload, file, etcd: ha, rounds }
+      data: { instances, rate: RATE, periodSeconds, roundSeconds, warmUpSeconds, connectionsPerReplica: CONNECTIONS_PER_REPLICA, preload, file, etcd: ha, rounds }
     }
   } finally {
     await Promise.all(deployments.map((deployment) => deployment.close()))
