@@ -5,6 +5,7 @@ import { reportSettings } from './signals/report-settings.js'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError, logLevelSetting, parseConfig } from '../core/config.js'
 import { NAME_PATTERN } from '../core/names.js'
+import { WORKERS_PATTERN } from './workers/worker-count.js'
 
 /** Process settings of the HTTP router: flags, env, defaults (see core/config.ts). */
 export const RouterSettings = Type.Object({
@@ -19,6 +20,16 @@ export const RouterSettings = Type.Object({
     env: 'SWITCHYARD_ROUTER_ADMIN_PORT',
     description: 'port of /healthz, /readyz, /metrics, /routes'
   }),
+  // Optional in the type only (the default always applies): settings built in code need not name it.
+  workers: Type.Optional(
+    Type.String({
+      pattern: WORKERS_PATTERN,
+      default: '1',
+      flag: 'workers',
+      env: 'SWITCHYARD_ROUTER_WORKERS',
+      description: 'proxy processes sharing --port, or auto (one per core); the admin port, the registry watch and the reports stay one per router'
+    })
+  ),
   ...reportSettings('router', 'SWITCHYARD_ROUTER_ID'),
   config: Type.Optional(Type.String({ minLength: 1, flag: 'config', env: 'SWITCHYARD_ROUTER_CONFIG', description: 'routes and proxy settings (YAML or JSON)' })),
   routes: Type.Optional(

@@ -11,6 +11,7 @@ import { RouterMetrics } from './metrics.js'
 import { RouteTableSource } from './table/table-source.js'
 import { EndpointCatalog, type Endpoint } from './upstream/endpoint.js'
 import { SignalReporter } from './signals/signal-reporter.js'
+import type { PrimaryLink, Reporter } from './workers/primary-link.js'
 import { RegistryEndpoints } from '../registry/client/registry-endpoints.js'
 import { hostname } from 'node:os'
 import { closeOnSignals } from '../lifecycle/graceful-shutdown.js'
@@ -24,7 +25,8 @@ export interface RunningRouter {
   certificates: CertificateWatch | undefined
   admin: FastifyInstance
   source: RouteTableSource<Endpoint>
-  reporter: SignalReporter
+  metrics: RouterMetrics
+  reporter: Reporter
   proxyUrl: string
   adminUrl: string
   close(): Promise<void>
@@ -40,8 +42,10 @@ function urlOf(app: FastifyInstance, host: string, scheme = 'http'): string {
  * Starts the admin listener, the registry watch and the proxy listener. The proxy
  * accepts traffic at once; until the first table arrives it answers 503 and /readyz
  * says not ready, which is what load balancers in front should look at.
+ * A worker of a router with --workers (router/workers/) passes `primary`: its tables come
+ * from the primary, which also serves the admin port and reports.
  */
-export async function startRouter(settings: RouterSettings, config?: ProxyConfig): Promise<RunningRouter> {
+export async function startRouter(settings: RouterSettings, config?: ProxyConfig, primary?: PrimaryLink): Promise<RunningRouter> {
   const proxyConfig = config ?? (await loadProxyConfig(settings))
   const tlsFiles = tlsFilesOf(settings, proxyConfig)
   // Read before anything starts: a router whose certificate does not load does not start.
@@ -63,6 +67,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
   const source = new RouteTableSource({
     registryUrl: registry,
     token: settings.token,
+    ...(primary ? { feed: primary.feed } : {}),
     endpointFor: catalog.endpointFor,
     retire: (endpoint) => {
       tunnels.retire(endpoint)
@@ -86,19 +91,21 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     tlsFiles && keyPair ? new CertificateWatch({ files: tlsFiles, apply: (pair) => (proxy.server as HttpsServer).setSecureContext(pair), log: proxy.log }, keyPair) : undefined
   const onHangUp = () => void certificates?.reload()
   const admin = buildAdminApp({ tables: source, rules: new RouteRules(proxyConfig.routes, proxyConfig).rules, metrics, registryConnected: () => connected })
-  await admin.listen({ host: settings.adminHost, port: settings.adminPort })
-  const adminUrl = urlOf(admin, settings.adminHost)
-  const reporter: SignalReporter = new SignalReporter({
-    registryUrl: registry,
-    token: settings.token,
-    id: settings.routerId ?? `${hostname()}:${new URL(adminUrl).port}`,
-    kind: 'http',
-    adminUrl,
-    intervalMs: settings.reportIntervalSeconds * 1000,
-    counters: () => metrics.signalCounters(),
-    appliedRevision: () => source.table.revision,
-    log: proxy.log
-  })
+  if (!primary) await admin.listen({ host: settings.adminHost, port: settings.adminPort })
+  const adminUrl = primary?.adminUrl ?? urlOf(admin, settings.adminHost)
+  const signals = { counters: () => metrics.signalCounters(), appliedRevision: () => source.table.revision }
+  const reporter: Reporter =
+    primary?.reporter(signals) ??
+    new SignalReporter({
+      registryUrl: registry,
+      token: settings.token,
+      id: settings.routerId ?? `${hostname()}:${new URL(adminUrl).port}`,
+      kind: 'http',
+      adminUrl,
+      intervalMs: settings.reportIntervalSeconds * 1000,
+      ...signals,
+      log: proxy.log
+    })
   source.start()
   reporter.start()
   try {
@@ -118,7 +125,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
   }
   proxyApp.log.info(
     { routes: proxyConfig.routes.length, registry: settings.registry, tls: keyPair !== undefined },
-    `router listening on ${urlOf(proxyApp, settings.host, scheme)} (HTTP/1.1 and HTTP/2), admin on ${urlOf(admin, settings.adminHost)}`
+    `router listening on ${urlOf(proxyApp, settings.host, scheme)} (HTTP/1.1 and HTTP/2), admin on ${adminUrl}`
   )
 
   let closing: Promise<void> | undefined
@@ -128,6 +135,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     certificates,
     admin,
     source,
+    metrics,
     reporter,
     proxyUrl: urlOf(proxyApp, settings.host, scheme),
     adminUrl,

@@ -2,7 +2,7 @@ import type { RegistryChange, RegistrySnapshot } from '../../core/registry-event
 import { RegistryModel } from '../../core/registry-model.js'
 import { buildTable, emptyTable, type RouteTable } from '../../core/route-table.js'
 import type { RegistryEndpoints } from '../../registry/client/registry-endpoints.js'
-import { RegistryWatcher, type WatchStreamInfo } from '../../registry/client/watch-client.js'
+import { RegistryWatcher, type WatchHandlers, type WatchStreamInfo } from '../../registry/client/watch-client.js'
 import type { InstanceRecord } from '../../core/registry-events.js'
 
 export interface TableSourceOptions<E> {
@@ -16,6 +16,11 @@ export interface TableSourceOptions<E> {
   onConnectionChange?: (state: 'connected' | 'disconnected', error?: Error, stream?: WatchStreamInfo) => void
   onApplied?: (table: RouteTable<E>) => void
   idleTimeoutMs?: number
+  /**
+   * Where snapshots and changes come from instead of a watch of its own: a router worker's
+   * primary (router/workers/), which watches the registry once for all its workers.
+   */
+  feed?: (handlers: WatchHandlers) => { start(): void; stop(): void }
 }
 
 /**
@@ -28,23 +33,26 @@ export class RouteTableSource<E> {
   /** ms timestamp of the last applied update, 0 before the first */
   updatedAt = 0
   private model = new RegistryModel()
-  private readonly watcher: RegistryWatcher
+  private readonly watcher: { start(): void; stop(): void }
   private readonly options: TableSourceOptions<E>
   private pending: Set<string> | 'all' | undefined
   private readyResolvers: (() => void)[] = []
 
   constructor(options: TableSourceOptions<E>) {
     this.options = options
-    this.watcher = new RegistryWatcher({
-      url: options.registryUrl,
-      token: options.token,
-      ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
-      handlers: {
-        onSnapshot: (snapshot) => this.onSnapshot(snapshot),
-        onChange: (change) => this.onChange(change),
-        ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {})
-      }
-    })
+    const handlers: WatchHandlers = {
+      onSnapshot: (snapshot) => this.onSnapshot(snapshot),
+      onChange: (change) => this.onChange(change),
+      ...(options.onConnectionChange ? { onConnectionChange: options.onConnectionChange } : {})
+    }
+    this.watcher = options.feed
+      ? options.feed(handlers)
+      : new RegistryWatcher({
+          url: options.registryUrl,
+          token: options.token,
+          ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+          handlers
+        })
   }
 
   get ready(): boolean {
