@@ -183,6 +183,9 @@ export async function haHeartbeats(etcd: BenchEtcd, load: RegistryLoad, quick: b
         ]
       }),
       notes: [
+        `registered first with ${REGISTER_CLIENTS} clients: ${Object.entries(preload)
+          .map(([label, figures]) => `${integer(figures.perSecond)}/s on the ${label}`)
+          .join(', ')}`,
         `etcd / file: ${times(ratio(ha.p99, file.p99))} heartbeat p99, ${times(ratio(ha.p50, file.p50))} p50, ${times(ratio(ha.registryCpuMsPer1k, file.registryCpuMsPer1k))} registry CPU per heartbeat (both replicas together); target (read, never asserted): etcd p99 under 50 ms`
       ]
     }
