@@ -204,6 +204,13 @@ void t.test('replica killed, etcd member killed, quorum lost and restored: traff
   const operator = startOperator(() => live)
   await waitFor('some acknowledged changes', () => (operator.acknowledged.length >= 5 ? true : undefined))
 
+  // The router reports to a (its first URL); b knows it all the same.
+  await waitFor('b to list the router that reports to a', async () => {
+    const routers = await json(`${b.url}/v1/routers`)
+    return (routers.json.routers as { id: string }[]).some((entry) => entry.id.startsWith('router-')) ? true : undefined
+  })
+  t.pass('every replica lists every router')
+
   // 1. kill -9 the replica the router watches first.
   await a.process.kill('SIGKILL')
   live = [b.url]
