@@ -13,6 +13,9 @@ import { get } from '../helpers/http.js'
 import { runCli } from '../helpers/processes.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
+// Chromium and several processes on a shared 2-core machine: more than tap's default per file.
+t.setTimeout(600_000)
+
 const MARKUP = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 const mesh = await startConsoleMesh()

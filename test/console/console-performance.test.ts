@@ -11,6 +11,9 @@ import { launchBrowser, openPage, signIn } from '../helpers/browser.js'
 import { CONSOLE_TOKENS, startConsoleMesh } from '../helpers/console-mesh.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
+// Chromium and several processes on a shared 2-core machine: more than tap's default per file.
+t.setTimeout(600_000)
+
 const SERVICES = 200
 const INSTANCES_PER_SERVICE = 25
 

@@ -10,6 +10,9 @@ import { accessibilityViolations, launchBrowser, openPage, screenshotDir, signIn
 import { CONSOLE_TOKENS, startConsoleMesh } from '../helpers/console-mesh.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
+// Chromium and several processes on a shared 2-core machine: more than tap's default per file.
+t.setTimeout(600_000)
+
 const mesh = await startConsoleMesh()
 t.teardown(() => mesh.close())
 await mesh.startApi('v1.3')
