@@ -67,6 +67,8 @@ export interface RegistryLoadSummary {
   /** ok / elapsedSeconds */
   okPerSecond: number
   latencyMs: LatencySummary
+  /** heartbeats: latency from the actual send, without the generator's own lateness in sending */
+  fromSendMs: LatencySummary
   /** 2xx answers per replica URL */
   okByUrl: Record<string, number>
   /** the next instance index (register) or turn (heartbeat) */
@@ -87,6 +89,8 @@ function instanceId(naming: InstanceNaming, index: number): string {
 
 class Tally {
   readonly samples: Float64Array
+  /** heartbeats: from the moment the request was handed to undici (the generator's own lateness left out) */
+  readonly fromSend: Float64Array
   count = 0
   ok = 0
   errors = 0
@@ -95,13 +99,17 @@ class Tally {
 
   constructor(expected: number) {
     this.samples = new Float64Array(Math.min(MAX_SAMPLES, Math.max(1, expected)))
+    this.fromSend = new Float64Array(this.samples.length)
   }
 
-  answer(url: string, status: number, latencyMs: number): void {
+  answer(url: string, status: number, latencyMs: number, fromSendMs = latencyMs): void {
     if (status >= 200 && status < 300) {
       this.ok++
       this.okByUrl[url] = (this.okByUrl[url] ?? 0) + 1
-      if (this.count < this.samples.length) this.samples[this.count++] = latencyMs
+      if (this.count < this.samples.length) {
+        this.fromSend[this.count] = fromSendMs
+        this.samples[this.count++] = latencyMs
+      }
     } else {
       this.non2xx[status] = (this.non2xx[status] ?? 0) + 1
     }
@@ -150,6 +158,7 @@ async function register(task: Extract<RegistryLoadTask, { kind: 'register' }>): 
     errors: tally.errors,
     okPerSecond: tally.ok / elapsedSeconds,
     latencyMs: summarizeLatencies(tally.samples.subarray(0, tally.count)),
+    fromSendMs: summarizeLatencies(tally.fromSend.subarray(0, tally.count)),
     okByUrl: tally.okByUrl,
     next,
     lateSends: 0
@@ -169,12 +178,14 @@ async function heartbeat(task: Extract<RegistryLoadTask, { kind: 'heartbeat' }>)
     const index = (task.from + sent) % task.instances
     const replica = index % task.urls.length
     const url = task.urls[replica] as string
-    if (performance.now() - scheduledAt > 5) lateSends++
+    const sentAt = performance.now()
+    if (sentAt - scheduledAt > 5) lateSends++
     const done = (dispatchers[replica] as Pool)
       .request({ path: `/v1/services/${service(task, index)}/instances/${instanceId(task, index)}/heartbeat`, method: 'PUT', headers, headersTimeout: 10_000, bodyTimeout: 10_000 })
       .then(async (response) => {
         await response.body.dump()
-        tally.answer(url, response.statusCode, performance.now() - scheduledAt)
+        const now = performance.now()
+        tally.answer(url, response.statusCode, now - scheduledAt, now - sentAt)
       })
       .catch(() => {
         tally.errors++
@@ -205,6 +216,7 @@ async function heartbeat(task: Extract<RegistryLoadTask, { kind: 'heartbeat' }>)
     errors: tally.errors,
     okPerSecond: tally.ok / elapsedSeconds,
     latencyMs: summarizeLatencies(tally.samples.subarray(0, tally.count)),
+    fromSendMs: summarizeLatencies(tally.fromSend.subarray(0, tally.count)),
     okByUrl: tally.okByUrl,
     next: (task.from + sent) % task.instances,
     lateSends
