@@ -238,3 +238,54 @@ void t.test('a write when etcd is unreachable answers STORE_UNAVAILABLE and chan
   })
   t.ok(registry.revision > before)
 })
+
+void t.test('an etcd leader change (which renews every etcd lease, etcd #9395) leaves exactly one registry leader, and expiry still happens once', async (t) => {
+  const own = await startEtcdCluster({ members: 3 })
+  t.teardown(() => own.close())
+  const clock = new FakeClock()
+  const open = async (id: string) => {
+    const store = new EtcdStore({
+      etcd: new EtcdClientPort({ endpoints: own.endpoints, timeoutMs: 5_000 }),
+      prefix: '/leader-change',
+      replicaId: id,
+      replicaLeaseSeconds: 2,
+      heartbeatFlushMs: 50
+    })
+    const registry = await Registry.open({ store, clock: clock.now })
+    t.teardown(() => registry.close())
+    return registry
+  }
+  const a = await open('a')
+  const b = await open('b')
+  await waitFor('one leader', () => (a.isLeader !== b.isLeader ? true : undefined))
+  for (const id of ['api-1', 'api-2', 'api-3', 'api-4', 'api-5', 'api-6', 'api-7', 'api-8']) await register(a, 'api', id)
+  const etcdLeader = await own.leader()
+  await etcdLeader.kill()
+  // Writes and the role come through the election.
+  await waitFor(
+    'a write after the etcd election',
+    async () => {
+      try {
+        await b.setWeights('api', { v1: 100 }, { actor: 'test' })
+        return true
+      } catch {
+        return undefined
+      }
+    },
+    30_000
+  )
+  const leader = await waitFor('exactly one registry leader after the etcd election', () => (a.isLeader !== b.isLeader ? (a.isLeader ? a : b) : undefined), 30_000)
+  const other = leader === a ? b : a
+  // Registered through the leader: a heartbeat batch delayed by the election cannot renew it late.
+  await register(leader, 'api', 'api-9')
+  await waitFor('both at the same revision', () => (a.revision === b.revision ? true : undefined))
+  clock.advance(29_000)
+  for (let i = 1; i <= 8; i++) other.heartbeat('api', `api-${i}`)
+  await waitFor('the leader to hear of them', () => (leader.lastHeartbeat('api', 'api-8') === clock.now() ? true : undefined))
+  clock.advance(2_000)
+  const [first, second] = await Promise.all([leader.sweep(), other.sweep()])
+  t.same(first.evicted, [{ service: 'api', id: 'api-9' }], `the leader evicts the silent one: ${JSON.stringify(first)}`)
+  t.equal(second.skipped, true, 'the other does not sweep')
+  await waitFor('both at the same revision', () => (a.revision === b.revision ? true : undefined))
+  t.equal(b.hub.changesSince(0)?.filter((change) => change.type === 'instance-removed').length, 1, 'evicted once')
+})

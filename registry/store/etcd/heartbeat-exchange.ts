@@ -16,7 +16,8 @@ export interface HeartbeatExchangeOptions {
  * etcd would be 1,000 writes/s for 10,000 instances at 10 s; instead each replica puts
  * the instances it heard from lately in one key per flush (about 20 KB per second at
  * that rate) and every replica watches the others' keys. A lost batch costs one flush
- * interval of lease, far below a lease period.
+ * interval of lease, far below a lease period; a late one (etcd was electing) renews on
+ * arrival, keeping an instance a little longer, never evicting one early.
  */
 export class HeartbeatExchange {
   private readonly options: HeartbeatExchangeOptions
