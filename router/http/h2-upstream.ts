@@ -122,6 +122,8 @@ export function dispatchH2(session: ClientHttp2Session | undefined, options: H2R
   })
   stream.on('trailers', (received) => (trailers = received))
   stream.on('end', () => {
+    // A reset ends the readable side too (Node pushes its end): that is a failure, not an answer.
+    if (stream.rstCode !== constants.NGHTTP2_NO_ERROR) return fail(streamFailure(stream, streamError))
     if (!settle()) return
     // The answer is complete: a request body still on its way is no longer wanted (RFC 9113 8.1).
     if (!stream.closed && stream.writable) stream.close(constants.NGHTTP2_NO_ERROR)
@@ -134,6 +136,11 @@ export function dispatchH2(session: ClientHttp2Session | undefined, options: H2R
   if (options.idleMs > 0) stream.setTimeout(options.idleMs, () => fail(idleTimeout(headReceived, options.idleMs)))
   if (body) {
     body.once('error', (error) => fail(new H2StreamError('H2_BODY_FAILED', error.message)))
-    body.pipe(stream)
+    // Read from the client only once the stream is open: a connection that fails first leaves the body untouched, so a retry can send it whole.
+    if (!stream.pending) body.pipe(stream)
+    else
+      stream.once('ready', () => {
+        if (!settled) body.pipe(stream)
+      })
   }
 }
