@@ -14,6 +14,7 @@ import { wrkVersion } from './lib/wrk-load.js'
 import type { BenchRun } from './report/bench-run.js'
 import { renderTextTable } from './report/text-table.js'
 import { writeResults } from './report/write-results.js'
+import { grpcScenario, h2Scenario } from './scenarios/http2.js'
 import { messagesScenario } from './scenarios/messages.js'
 import { pickerScenario } from './scenarios/picker.js'
 import { propagationScenario } from './scenarios/propagation.js'
@@ -31,7 +32,9 @@ const SCENARIOS: Record<string, Scenario> = {
   scale: scaleScenario,
   rollout: rolloutScenario,
   messages: messagesScenario,
-  'registry-ha': registryHaScenario
+  'registry-ha': registryHaScenario,
+  h2: h2Scenario,
+  grpc: grpcScenario
 }
 
 function positiveInteger(minimum: number) {

@@ -103,6 +103,8 @@ export async function startRouterProcess(options: {
   token: string
   cpus?: string | undefined
   routes?: string
+  /** a router config file (YAML or JSON): routes, services' protocols... */
+  config?: string
   waitReady?: boolean
   /** OTEL_* variables; by default tracing is off whatever the environment says */
   tracingEnv?: Record<string, string>
@@ -126,6 +128,7 @@ export async function startRouterProcess(options: {
     '--log-level',
     'warn'
   ]
+  if (options.config) args.push('--config', options.config)
   const child = spawnChild('router', process.execPath, args, { env: { SWITCHYARD_TOKEN: options.token, ...(options.tracingEnv ?? TRACING_OFF) }, cpus: options.cpus })
   const router = { proxyUrl: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, child }
   if (options.waitReady !== false) await waitForHttp(`${router.adminUrl}/readyz`, 'the router', child)
