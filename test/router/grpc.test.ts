@@ -68,6 +68,20 @@ void t.test('every kind of call passes through, with metadata and trailers intac
   t.equal(ended.code, 0, 'bidirectional streaming')
   t.same(ended.trailers['x-served-by'], 'v1')
 
+  // An instance's trailers-only answer (an error before any message) stays trailers-only.
+  const session = await openSession(mesh.proxyUrl)
+  t.teardown(() => closeSession(session))
+  const definition = greeterDefinition()[GREETER_SERVICE] as Record<string, { requestSerialize(value: unknown): Buffer }>
+  const message = definition.Hello!.requestSerialize({ name: 'raw', failCode: 9 })
+  const raw = await h2Request(session, `${PREFIX}/Hello`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/grpc', te: 'trailers' },
+    body: Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message])
+  })
+  t.equal(raw.headers['grpc-status'], '9', 'the status in the head')
+  t.equal(raw.headers['x-switchyard-version'], 'v1')
+  t.equal(raw.trailers, undefined, 'and no trailers after it')
+
   const failed = await hello(greeterClient, { name: 'x', failCode: 5 })
   t.equal(failed.code, 5, "the instance's own status passes through")
   t.equal(failed.details, 'failed on purpose by v1')
@@ -76,6 +90,7 @@ void t.test('every kind of call passes through, with metadata and trailers intac
   const text = await scrape(mesh.adminUrl)
   t.equal(metric(text, 'switchyard_requests_total', { service: 'greeter', version: 'v1', grpc_status: 'OK', code: '200' }), 4)
   t.equal(metric(text, 'switchyard_requests_total', { service: 'greeter', version: 'v1', grpc_status: 'NOT_FOUND', code: '404' }), 1, 'labelled with the gRPC status')
+  t.equal(metric(text, 'switchyard_requests_total', { service: 'greeter', version: 'v1', grpc_status: 'FAILED_PRECONDITION', code: '400' }), 1)
 })
 
 void t.test('weights split calls; x-switchyard-version metadata forces a version', async (t) => {

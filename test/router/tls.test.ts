@@ -1,12 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
 import t, { type Test } from 'tap'
+import WebSocket from 'ws'
 import { parseProxyConfig, parseRouterSettings, tlsFilesOf } from '../../router/config.js'
 import { startRouter } from '../../router/server.js'
 import { ConfigError } from '../../core/config.js'
 import { closeSession, curl, h2Request, openSession, selfSignedCertificate, type CertificateFiles } from '../helpers/h2-harness.js'
 import { waitFor } from '../helpers/registry-harness.js'
-import { startTestMesh, type TestMesh } from '../helpers/router-harness.js'
+import { addWebSocketUpstream, startTestMesh, type TestMesh } from '../helpers/router-harness.js'
 
 async function certificate(t: Test, commonName: string): Promise<CertificateFiles> {
   const files = await selfSignedCertificate(commonName)
@@ -55,6 +56,26 @@ void t.test('TLS on the proxy port: ALPN h2 and http/1.1, with curl and with Nod
   const answer = await h2Request(client, '/api/node')
   t.equal(answer.status, 200)
   t.equal(answer.headers['x-switchyard-version'], 'v1')
+})
+
+void t.test('WebSocket over TLS (wss://)', async (t) => {
+  const files = await certificate(t, 'first')
+  const mesh = await startTestMesh({ drainTimeoutMs: 2_000 }, { tlsCert: files.cert, tlsKey: files.key })
+  t.teardown(mesh.close)
+  await addWebSocketUpstream(mesh, 'api', 'v1')
+  const socket = new WebSocket(`${mesh.proxyUrl.replace(/^https/, 'wss')}/api/socket`, { ca: await readFile(files.cert) })
+  let version: string | undefined
+  socket.once('upgrade', (response) => (version = String(response.headers['x-switchyard-version'])))
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve)
+    socket.once('error', reject)
+  })
+  const echoed = new Promise<string>((resolve) => socket.once('message', (data: Buffer) => resolve(data.toString())))
+  socket.send('over tls')
+  t.equal(await echoed, 'over tls')
+  t.equal(version, 'v1')
+  socket.close()
+  await new Promise((resolve) => socket.once('close', resolve))
 })
 
 void t.test('a new certificate on file change and on SIGHUP, without dropping an open HTTP/2 connection', async (t) => {
