@@ -24,6 +24,7 @@ import { registryHaScenario } from './scenarios/registry-ha.js'
 import { rolloutScenario } from './scenarios/rollout.js'
 import { scaleScenario } from './scenarios/scale.js'
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios/scenario.js'
+import { websocketScenario } from './scenarios/websocket.js'
 
 const SCENARIOS: Record<string, Scenario> = {
   proxy: proxyScenario,
@@ -34,7 +35,8 @@ const SCENARIOS: Record<string, Scenario> = {
   messages: messagesScenario,
   'registry-ha': registryHaScenario,
   h2: h2Scenario,
-  grpc: grpcScenario
+  grpc: grpcScenario,
+  websocket: websocketScenario
 }
 
 function positiveInteger(minimum: number) {

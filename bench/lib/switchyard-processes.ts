@@ -108,9 +108,12 @@ export async function startRouterProcess(options: {
   waitReady?: boolean
   /** OTEL_* variables; by default tracing is off whatever the environment says */
   tracingEnv?: Record<string, string>
+  /** Node.js flags before the CLI's path (e.g. --inspect=127.0.0.1:0 to force a GC while measuring memory) */
+  nodeOptions?: readonly string[]
 }): Promise<RouterProcess> {
   const [port, adminPort] = await freePorts(2)
   const args = [
+    ...(options.nodeOptions ?? []),
     cliPath,
     'router',
     '--host',
