@@ -1,10 +1,12 @@
 import { createServer, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
+import { Metadata } from '@grpc/grpc-js'
 import t, { type Test } from 'tap'
 import { GREETER_SERVICE, greeterDefinition } from '../../bench/servers/greeter.js'
 import { closeSession, deregisterInstance, h2Request, openSession, registerInstance } from '../helpers/h2-harness.js'
 import { chat, clientOf, collect, count, hello, startGreeter, type GreeterClient, type GreeterServer } from '../helpers/grpc-harness.js'
 import { metric, scrape } from '../helpers/prometheus.js'
+import { waitFor } from '../helpers/registry-harness.js'
 import { startTestMesh, type TestMesh } from '../helpers/router-harness.js'
 
 const PREFIX = `/${GREETER_SERVICE}`
@@ -202,6 +204,22 @@ void t.test('grpc-timeout is the deadline of the upstream exchange', async (t) =
   t.equal(quick.code, 0, 'a call within its deadline is untouched')
   const text = await scrape(mesh.adminUrl)
   t.ok(metric(text, 'switchyard_requests_total', { service: 'greeter', grpc_status: 'DEADLINE_EXCEEDED', code: '504' }) >= 1)
+})
+
+void t.test('a client that cancels: the instance sees its call cancelled, counted as CANCELLED', async (t) => {
+  const mesh = await grpcMesh(t)
+  const v1 = await greeter(t, mesh, 'v1')
+  const greeterClient = client(t, mesh)
+  const call = greeterClient.Hello({ name: 'slow', delayMs: 3000 }, new Metadata(), {}, () => {})
+  call.on('error', () => {})
+  await waitFor(() => (v1.calls.Hello === 1 ? true : undefined), 'the call reaching the instance')
+  call.cancel()
+  await waitFor(() => (v1.cancelled === 1 ? true : undefined), 'the instance seeing the cancel')
+  await waitFor(
+    async () => (metric(await scrape(mesh.adminUrl), 'switchyard_requests_total', { service: 'greeter', grpc_status: 'CANCELLED', code: '499' }) === 1 ? true : undefined),
+    'the call counted as CANCELLED'
+  )
+  t.pass('cancelled end to end')
 })
 
 void t.test('a rule timeoutMs caps a call without grpc-timeout; streams without either last', async (t) => {

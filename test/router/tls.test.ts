@@ -3,6 +3,7 @@ import { connect as tlsConnect, type PeerCertificate } from 'node:tls'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { parseProxyConfig, parseRouterSettings, tlsFilesOf } from '../../router/config.js'
+import { CertificateWatch, loadKeyPair } from '../../router/http/tls-certificates.js'
 import { startRouter } from '../../router/server.js'
 import { ConfigError } from '../../core/config.js'
 import { closeSession, curl, h2Request, openSession, selfSignedCertificate, type CertificateFiles } from '../helpers/h2-harness.js'
@@ -112,6 +113,19 @@ void t.test('a broken renewal keeps the certificate in force', async (t) => {
   await writeFile(files.key, await readFile(other.key))
   t.equal(await mesh.router.certificates?.reload(), false)
   t.equal((await handshake(mesh.proxyUrl, ca, ['h2'])).commonName, 'first')
+})
+
+void t.test('where fs.watch is not available, the files are polled', async (t) => {
+  const files = await certificate(t, 'first')
+  const applied: string[] = []
+  const log = { info: () => {}, warn: () => {} }
+  const watch = new CertificateWatch({ files, apply: (pair) => applied.push(pair.cert.toString()), log, poll: true, pollIntervalMs: 50, settleMs: 10 }, loadKeyPair(files))
+  watch.start()
+  t.teardown(() => watch.stop())
+  await files.renew('second')
+  const renewed = (await readFile(files.cert)).toString()
+  await waitFor(() => (applied.includes(renewed) ? true : undefined), 'the polled renewal')
+  t.equal(applied.length, 1)
 })
 
 void t.test('TLS settings: flags and env, or the config file relative to itself; both or neither', (t) => {
