@@ -124,8 +124,12 @@ export class Registry {
   private keptExpired = 0
   private readonly pending: PendingWrite[] = []
   private pumping = false
-  /** shared store: the working model holds drafts the store has not confirmed (or refused) */
+  /** shared store: the working model must be rebuilt from the followed state (after a reset) */
   private modelAhead = false
+  /** shared store: how to take back the drafts of the batch in flight */
+  private tentative: (() => void)[] = []
+  /** shared store: changes followed while a batch was in flight, applied to the working model once it settles */
+  private deferred: RegistryChange[] = []
   private readonly viewWaiters: { revision: number; resolve: () => void }[] = []
   private readonly failureListeners: ((error: Error) => void)[] = []
   private readonly sweepListeners: ((result: SweepResult) => void)[] = []
@@ -609,6 +613,7 @@ export class Registry {
           await this.commitShared(batch)
         } catch (error) {
           // (settling a write twice is harmless: the first outcome stands)
+          if (this.tentative.length > 0) this.settleTentative(false)
           this.modelAhead = true
           for (const write of batch) write.reject(error)
         }
@@ -631,8 +636,12 @@ export class Registry {
         try {
           for (const draft of write.draft()) {
             const change = { ...draft, revision: this.model.revision + 1 } as RegistryChange
-            this.model.apply(change)
-            if (change.type === 'rollout-changed') this.rollouts.set(change.service, change.rollout)
+            this.tentative.push(this.model.applyUndoable(change))
+            if (change.type === 'rollout-changed') {
+              const previous = this.rollouts.get(change.service)
+              this.rollouts.set(change.service, change.rollout)
+              this.tentative.push(() => (previous ? this.rollouts.set(change.service, previous) : this.rollouts.delete(change.service)))
+            }
             changes.push(change)
           }
           drafted.push({ write, revision: this.model.revision })
@@ -648,14 +657,13 @@ export class Registry {
         try {
           head = await store.headRevision()
         } catch (error) {
-          head = base
-          this.modelAhead = changes.length > 0
+          this.settleTentative(false)
           const failure = new SwitchyardError('STORE_UNAVAILABLE', 'the registry store cannot be read now: retry', { cause: error })
           for (const write of batch) write.reject(failure)
           return
         }
         if (head > base) {
-          if (changes.length > 0) this.modelAhead = true
+          this.settleTentative(false)
           await this.catchUp(head)
           continue
         }
@@ -665,11 +673,12 @@ export class Registry {
         for (const { write } of drafted) write.resolve(this.view.revision)
         return
       }
-      this.modelAhead = true
       let outcome
       try {
         outcome = await store.commit(changes, base, { asLeader: batch[0]?.asLeader ?? false })
       } catch (error) {
+        // If it did land after all, it arrives through the follow path like any change.
+        this.settleTentative(false)
         const failure = new SwitchyardError('STORE_UNAVAILABLE', 'the registry store cannot take the change now; it may or may not have been applied: read and retry', {
           cause: error
         })
@@ -679,10 +688,11 @@ export class Registry {
       if (outcome.result === 'committed') {
         // Acknowledged once this replica has followed its own change: a read right after sees it.
         await this.catchUp(this.model.revision)
-        if (this.model.revision === this.view.revision) this.modelAhead = false
+        this.settleTentative(true)
         for (const { write, revision } of drafted) write.resolve(revision)
         return
       }
+      this.settleTentative(false)
       await this.catchUp(outcome.head)
       if (outcome.result === 'fenced') {
         const fenced = new SwitchyardError('STORE_UNAVAILABLE', 'this replica is no longer the leader; another replica decides')
@@ -691,6 +701,27 @@ export class Registry {
       }
       // Another replica wrote first: draft the same writes again on its state.
       batch = drafted.map(({ write }) => write)
+    }
+  }
+
+  /**
+   * Ends a batch's drafts: kept (the store took them) or undone (it did not), then the
+   * changes followed meanwhile are applied to the working model, which then equals the
+   * followed state again.
+   */
+  private settleTentative(kept: boolean): void {
+    if (!kept) for (const undo of this.tentative.reverse()) undo()
+    this.tentative = []
+    const followed = this.deferred
+    this.deferred = []
+    for (const change of followed) {
+      if (change.revision <= this.model.revision) continue
+      if (change.revision !== this.model.revision + 1) {
+        this.modelAhead = true
+        return
+      }
+      this.model.apply(change)
+      if (change.type === 'rollout-changed') this.rollouts.set(change.service, change.rollout)
     }
   }
 
@@ -715,6 +746,8 @@ export class Registry {
 
   /** The working model drafted past what the store took: start again from what it holds. */
   private resetModel(): void {
+    this.tentative = []
+    this.deferred = []
     this.model = RegistryModel.fromSnapshot(this.view.snapshot())
     this.rollouts.clear()
     for (const [service, rollout] of this.durableRollouts) this.rollouts.set(service, rollout)
@@ -729,7 +762,9 @@ export class Registry {
     if (change.type === 'rollout-changed') this.durableRollouts.set(change.service, change.rollout)
     else if (change.type === 'instance-registered') this.leases.renew(change.instance.service, change.instance.id, now)
     else if (change.type === 'instance-removed') this.leases.forget(change.service, change.id)
-    if (!this.modelAhead && this.model.revision === change.revision - 1) {
+    if (this.tentative.length > 0) {
+      this.deferred.push(change)
+    } else if (!this.modelAhead && this.model.revision === change.revision - 1) {
       this.model.apply(change)
       if (change.type === 'rollout-changed') this.rollouts.set(change.service, change.rollout)
     } else if (this.model.revision < change.revision) {

@@ -93,3 +93,59 @@ void t.test('a rollout change is counted and leaves what routers route by alone'
   t.same(model.snapshot().services, before.services)
   t.end()
 })
+
+void t.test('applyUndoable: each kind of change, undone in reverse order, leaves exactly the state before', (t) => {
+  const base = () => {
+    const model = new RegistryModel()
+    model.apply({ type: 'weights-changed', revision: 1, at: 0, service: 'api', weights: { v1: 100 }, previous: {}, actor: 'test' })
+    model.apply({ type: 'instance-registered', revision: 2, at: 0, instance: instance('a', 'v1') })
+    model.apply({ type: 'instance-registered', revision: 3, at: 0, instance: instance('b', 'v1') })
+    return model
+  }
+  const rollout = { service: 'api' } as unknown as RolloutState
+  const cases: { name: string; drafts: (revision: number) => Parameters<RegistryModel['apply']>[0][] }[] = [
+    { name: 'a new instance of a known service', drafts: (r) => [{ type: 'instance-registered', revision: r + 1, at: 0, instance: instance('c', 'v2') }] },
+    {
+      name: 'an instance registered again with new data',
+      drafts: (r) => [{ type: 'instance-registered', revision: r + 1, at: 0, instance: { ...instance('a', 'v1'), port: 9999 } }]
+    },
+    {
+      name: 'the first version of a new service (weights, then the instance)',
+      drafts: (r) => [
+        { type: 'weights-changed', revision: r + 1, at: 0, service: 'web', weights: { v1: 100 }, previous: {}, actor: 'registry' },
+        { type: 'instance-registered', revision: r + 2, at: 0, instance: { ...instance('w', 'v1'), service: 'web' } }
+      ]
+    },
+    {
+      name: 'an instance of a new service without weights',
+      drafts: (r) => [{ type: 'instance-registered', revision: r + 1, at: 0, instance: { ...instance('x', 'v1'), service: 'other' } }]
+    },
+    { name: 'a status change', drafts: (r) => [{ type: 'instance-status-changed', revision: r + 1, at: 0, service: 'api', id: 'b', status: 'draining' }] },
+    { name: 'a status change of an unknown service', drafts: (r) => [{ type: 'instance-status-changed', revision: r + 1, at: 0, service: 'nope', id: 'b', status: 'draining' }] },
+    { name: 'a removal', drafts: (r) => [{ type: 'instance-removed', revision: r + 1, at: 0, service: 'api', id: 'a', reason: 'evicted' }] },
+    {
+      name: 'new weights of a known service',
+      drafts: (r) => [{ type: 'weights-changed', revision: r + 1, at: 0, service: 'api', weights: { v1: 50, v2: 50 }, previous: { v1: 100 }, actor: 'test' }]
+    },
+    { name: 'a rollout change', drafts: (r) => [{ type: 'rollout-changed', revision: r + 1, at: 0, service: 'api', rollout, event: 'started', actor: 'test' }] },
+    {
+      name: 'several in a row',
+      drafts: (r) => [
+        { type: 'instance-removed', revision: r + 1, at: 0, service: 'api', id: 'a', reason: 'deregistered' },
+        { type: 'instance-registered', revision: r + 2, at: 0, instance: instance('a', 'v2') },
+        { type: 'weights-changed', revision: r + 3, at: 0, service: 'api', weights: { v2: 100 }, previous: { v1: 100 }, actor: 'test' },
+        { type: 'instance-status-changed', revision: r + 4, at: 0, service: 'api', id: 'a', status: 'draining' }
+      ]
+    }
+  ]
+  for (const { name, drafts } of cases) {
+    const model = base()
+    const before = model.snapshot()
+    const undos = drafts(model.revision).map((change) => model.applyUndoable(change))
+    t.not(model.revision, before.revision, `${name}: applied`)
+    for (const undo of undos.reverse()) undo()
+    t.same(model.snapshot(), before, `${name}: undone exactly`)
+    t.same([...model.services.keys()].sort(), ['api'], `${name}: no service left behind`)
+  }
+  t.end()
+})
