@@ -180,6 +180,7 @@ function StartRollout(props: { service: ServiceView; onStarted: (rollout: Rollou
   const [interval, setIntervalSeconds] = useState('60')
   const [maxErrorRate, setMaxErrorRate] = useState('1')
   const [maxP99, setMaxP99] = useState('500')
+  const [maxLatencyRatio, setMaxLatencyRatio] = useState('1.5')
   const [minRequests, setMinRequests] = useState('50')
   const [error, setError] = useState<string | undefined>(undefined)
   const [busy, setBusy] = useState(false)
@@ -198,7 +199,7 @@ function StartRollout(props: { service: ServiceView; onStarted: (rollout: Rollou
           .filter(Boolean)
           .map(Number),
         intervalSeconds: Number(interval),
-        analysis: { maxErrorRatePercent: Number(maxErrorRate), maxP99Ms: Number(maxP99), minRequests: Number(minRequests) }
+        analysis: { maxErrorRatePercent: Number(maxErrorRate), maxP99Ms: Number(maxP99), maxLatencyRatio: Number(maxLatencyRatio), minRequests: Number(minRequests) }
       }
       props.onStarted(await api.request<RolloutView>('POST', `/v1/services/${encodeURIComponent(service.name)}/rollout`, body))
     } catch (caught) {
@@ -247,6 +248,7 @@ function StartRollout(props: { service: ServiceView; onStarted: (rollout: Rollou
         {field('rollout-interval', 'Interval (s)', interval, setIntervalSeconds)}
         {field('rollout-error-rate', 'Max error rate (%)', maxErrorRate, setMaxErrorRate)}
         {field('rollout-p99', 'Max p99 (ms)', maxP99, setMaxP99)}
+        {field('rollout-latency-ratio', 'Max p99 / baseline p99', maxLatencyRatio, setMaxLatencyRatio)}
         {field('rollout-min-requests', 'Min requests per step', minRequests, setMinRequests)}
       </div>
       <button type="submit" class="primary" disabled={busy || !canary || canary === baseline}>

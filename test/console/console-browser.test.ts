@@ -5,7 +5,7 @@
  * Screenshots go to a temporary directory, or to docs/console with `npm run docs:console`.
  */
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import { accessibilityViolations, launchBrowser, openPage, screenshotDir, signIn, type WatchedPage } from '../helpers/browser.js'
 import { CONSOLE_TOKENS, startConsoleMesh } from '../helpers/console-mesh.js'
@@ -50,7 +50,7 @@ async function weightsOf(service: string): Promise<Record<string, number>> {
   return (await mesh.api('GET', `/v1/services/${service}/weights`)).json.weights
 }
 
-function noProblems(t: Tap.Test, watched: WatchedPage): void {
+function noProblems(t: Test, watched: WatchedPage): void {
   t.same(watched.problems, [], 'no CSP violation, no page error, no request off this machine')
   for (const token of Object.values(CONSOLE_TOKENS))
     t.notOk(
@@ -77,8 +77,8 @@ void t.test('sign-in: a wrong token is refused, a right one is kept in this tab 
   await page.keyboard.press('Enter')
   await page.getByRole('button', { name: 'Sign out' }).waitFor()
   await page.getByRole('link', { name: 'api', exact: true }).waitFor()
-  t.equal(await page.evaluate(() => sessionStorage.getItem('switchyard.console.token')), CONSOLE_TOKENS.operator)
-  t.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in local storage')
+  t.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('switchyard.console.token')), CONSOLE_TOKENS.operator)
+  t.equal(await page.evaluate(() => (globalThis as any).localStorage.length), 0, 'nothing in local storage')
   t.same(await watched.context.cookies(), [], 'no cookie')
   t.ok(authorizations.includes(`Bearer ${CONSOLE_TOKENS.operator}`), 'the token travels as a bearer header')
   await page.reload()
@@ -86,7 +86,7 @@ void t.test('sign-in: a wrong token is refused, a right one is kept in this tab 
   t.pass('a reload keeps the session')
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.getByLabel('Token').waitFor()
-  t.equal(await page.evaluate(() => sessionStorage.length), 0, 'signing out forgets the token')
+  t.equal(await page.evaluate(() => (globalThis as any).sessionStorage.length), 0, 'signing out forgets the token')
   noProblems(t, watched)
 })
 
@@ -131,8 +131,8 @@ void t.test('a weight change by keyboard: preview, confirmation, If-Match, the r
   const path: string[] = []
   for (let i = 0; i < 20 && focused !== 'Apply…'; i++) {
     await page.keyboard.press('Tab')
-    focused = await page.evaluate(() => document.activeElement?.textContent ?? '')
-    path.push(await page.evaluate(() => `${document.activeElement?.tagName}:${document.activeElement?.textContent?.slice(0, 20)}`))
+    focused = await page.evaluate(() => (globalThis as any).document.activeElement?.textContent ?? '')
+    path.push(await page.evaluate(() => `${(globalThis as any).document.activeElement?.tagName}:${(globalThis as any).document.activeElement?.textContent?.slice(0, 20)}`))
   }
   t.equal(focused, 'Apply…', `Apply is reachable with Tab (${path.join(' > ')})`)
   await page.keyboard.press('Enter')
@@ -219,7 +219,7 @@ void t.test('escaping: markup in instance metadata is shown as text and never ru
   t.teardown(() => watched.context.close())
   await openService(page, 'markup')
   await page.getByText(`note=${MARKUP}`).waitFor()
-  t.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined, 'no script ran')
+  t.equal(await page.evaluate(() => (globalThis as any).__pwned), undefined, 'no script ran')
   t.equal(await page.locator('main script, main img').count(), 0, 'no element was made from the markup')
   noProblems(t, watched)
 })

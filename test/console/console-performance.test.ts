@@ -77,10 +77,10 @@ void t.test('first useful render with 200 services and 5,000 instances', async (
     await page.waitForFunction(() => performance.getEntriesByName('console:services-rendered').length > 0, undefined, { timeout: 30_000 })
     runs.push(
       await page.evaluate(() => {
-        const mark = performance.getEntriesByName('console:services-rendered')[0] as PerformanceEntry
-        const resources = performance.getEntriesByType('resource') as PerformanceResourceTiming[]
-        const services = resources.find((entry) => entry.name.endsWith('/v1/services')) as PerformanceResourceTiming
-        const script = resources.find((entry) => entry.name.endsWith('.js')) as PerformanceResourceTiming
+        const mark = performance.getEntriesByName('console:services-rendered')[0] as any
+        const resources = performance.getEntriesByType('resource') as any[]
+        const services = resources.find((entry) => entry.name.endsWith('/v1/services'))
+        const script = resources.find((entry) => entry.name.endsWith('.js'))
         return {
           render: mark.startTime,
           servicesMs: services.responseEnd - services.startTime,
@@ -115,22 +115,22 @@ void t.test('responsive while the registry changes 50 times a second', async (t)
     .nth(SERVICES - 1)
     .waitFor()
   // In the page: long tasks, frame gaps and the time from each keystroke to its paint.
+  // (Browser globals through globalThis: the tests are type-checked without the DOM library.)
   await page.evaluate(() => {
+    const page = globalThis as any
     const probe = { longTasks: [] as number[], frames: [] as number[], events: [] as number[] }
-    ;(window as unknown as { probe: typeof probe }).probe = probe
-    new PerformanceObserver((list) => list.getEntries().forEach((entry) => probe.longTasks.push(entry.duration))).observe({ type: 'longtask', buffered: false })
-    new PerformanceObserver((list) => list.getEntries().forEach((entry) => probe.events.push(entry.duration))).observe({
-      type: 'event',
-      durationThreshold: 16,
-      buffered: false
-    } as PerformanceObserverInit)
+    page.probe = probe
+    const observe = (type: string, into: number[], options: object = {}) =>
+      new page.PerformanceObserver((list: any) => list.getEntries().forEach((entry: any) => into.push(entry.duration))).observe({ type, buffered: false, ...options })
+    observe('longtask', probe.longTasks)
+    observe('event', probe.events, { durationThreshold: 16 })
     let last = performance.now()
     const frame = (now: number) => {
       probe.frames.push(now - last)
       last = now
-      requestAnimationFrame(frame)
+      page.requestAnimationFrame(frame)
     }
-    requestAnimationFrame(frame)
+    page.requestAnimationFrame(frame)
   })
   const seconds = 10
   const total = 50 * seconds
@@ -164,12 +164,13 @@ void t.test('responsive while the registry changes 50 times a second', async (t)
   const sentAt = Date.now()
   const registryRevision = (await mesh.api('GET', '/v1/services/service-000/weights')).json.revision as number
   await waitFor(
-    async () => ((await page.evaluate(() => document.querySelector('main .page-head p')?.textContent ?? '')).includes(`revision ${registryRevision}`) ? true : undefined),
+    async () =>
+      (await page.evaluate(() => (globalThis as any).document.querySelector('main .page-head p')?.textContent ?? '')).includes(`revision ${registryRevision}`) ? true : undefined,
     'the page at the registry revision',
     10_000
   )
   const catchUpMs = Date.now() - sentAt
-  const probe = await page.evaluate(() => (window as unknown as { probe: { longTasks: number[]; frames: number[]; events: number[] } }).probe)
+  const probe: { longTasks: number[]; frames: number[]; events: number[] } = await page.evaluate(() => (globalThis as any).probe)
   const frames = [...probe.frames].sort((a, b) => a - b)
   const events = [...probe.events].sort((a, b) => a - b)
   const rate = Math.round((total / (sentAt - started)) * 1000 * 10) / 10

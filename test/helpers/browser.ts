@@ -71,13 +71,10 @@ let axeSource: string | undefined
 export async function accessibilityViolations(page: Page): Promise<{ id: string; impact: string; help: string; targets: string[] }[]> {
   axeSource ??= await readFile(require.resolve('axe-core/axe.min.js'), 'utf8')
   await page.evaluate(axeSource)
+  // (Browser globals through globalThis: the tests are type-checked without the DOM library.)
   return page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as {
-        axe: { run: (context: Document, options: object) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> }
-      }
-    ).axe
-    const result = await axe.run(document, { resultTypes: ['violations'] })
+    const page = globalThis as any
+    const result: { violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] } = await page.axe.run(page.document, { resultTypes: ['violations'] })
     return result.violations
       .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
       .map((violation) => ({ id: violation.id, impact: violation.impact, help: violation.help, targets: violation.nodes.slice(0, 5).map((node) => node.target.join(' ')) }))
