@@ -1,4 +1,4 @@
-import closeWithGrace from 'close-with-grace'
+import closeWithGrace, { type AllEvents } from 'close-with-grace'
 
 /** What a shutdown reports: a pino/Fastify logger fits. */
 export interface ShutdownLogger {
@@ -17,13 +17,14 @@ export interface GracefulShutdown {
  * exits 1; a second signal while closing exits 1 at once. Closing is not timed here: each
  * close bounds its own draining (the router's drainTimeoutMs, a service's drainMs).
  */
-export function closeOnSignals(close: () => Promise<void>, log: ShutdownLogger): GracefulShutdown {
+export function closeOnSignals(close: () => Promise<void>, log: ShutdownLogger, options: { keepSignals?: readonly Extract<AllEvents, `SIG${string}`>[] } = {}): GracefulShutdown {
   let failure: { error: unknown } | undefined
   const grace = closeWithGrace(
     {
       delay: false,
       // beforeExit is a process whose work ran out (a failed start, a CLI exit code set): not a shutdown to run.
-      skip: ['beforeExit'],
+      // keepSignals: signals the process handles itself (the TLS router reloads its certificate on SIGHUP).
+      skip: ['beforeExit', ...(options.keepSignals ?? [])],
       logger: { error: (what: unknown) => (what instanceof Error ? log.error({ err: what }, 'close failed') : log.error({}, String(what))) }
     },
     async ({ signal, err }) => {

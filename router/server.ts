@@ -179,8 +179,13 @@ export async function runRouter(settings: RouterSettings): Promise<void> {
   const tracing = await startTracing('switchyard-router')
   const running = await startRouter(settings)
   running.proxy.log.info(tracing.description)
-  closeOnSignals(async () => {
-    await running.close()
-    await tracing.shutdown()
-  }, running.proxy.log)
+  closeOnSignals(
+    async () => {
+      await running.close()
+      await tracing.shutdown()
+    },
+    running.proxy.log,
+    // With TLS, SIGHUP reloads the certificate (startRouter listens for it) instead of closing.
+    running.certificates ? { keepSignals: ['SIGHUP'] } : {}
+  )
 }

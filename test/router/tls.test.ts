@@ -7,7 +7,8 @@ import { CertificateWatch, loadKeyPair } from '../../router/http/tls-certificate
 import { startRouter } from '../../router/server.js'
 import { ConfigError } from '../../core/config.js'
 import { closeSession, curl, h2Request, openSession, selfSignedCertificate, type CertificateFiles } from '../helpers/h2-harness.js'
-import { waitFor } from '../helpers/registry-harness.js'
+import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
+import { startTestRegistry, TOKENS, waitFor } from '../helpers/registry-harness.js'
 import { addWebSocketUpstream, startTestMesh, type TestMesh } from '../helpers/router-harness.js'
 
 async function certificate(t: Test, commonName: string): Promise<CertificateFiles> {
@@ -102,6 +103,42 @@ void t.test('a new certificate on file change and on SIGHUP, without dropping an
   process.kill(process.pid, 'SIGHUP')
   await waitFor(async () => ((await handshake(mesh.proxyUrl, thirdCa, ['h2']).catch(() => undefined))?.commonName === 'third' ? true : undefined), 'the certificate after SIGHUP')
   t.equal((await h2Request(client, '/api/still')).status, 200, 'and it still works after SIGHUP')
+})
+
+void t.test('the router process: SIGHUP reloads the certificate and does not close it; SIGTERM does', async (t) => {
+  const files = await certificate(t, 'first')
+  const reg = await startTestRegistry()
+  t.teardown(reg.destroy)
+  const [port, adminPort] = [await freePort(), await freePort()]
+  const router = spawnNode(
+    [
+      cliPath,
+      'router',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--admin-host',
+      '127.0.0.1',
+      '--admin-port',
+      String(adminPort),
+      '--registry',
+      reg.url,
+      '--routes',
+      '/api=api'
+    ],
+    { SWITCHYARD_TOKEN: TOKENS.router, SWITCHYARD_TLS_CERT: files.cert, SWITCHYARD_TLS_KEY: files.key, OTEL_SDK_DISABLED: 'true' }
+  )
+  t.teardown(() => router.kill('SIGKILL'))
+  await router.waitForOutput(`router listening on https://127.0.0.1:${port}`)
+  const url = `https://127.0.0.1:${port}`
+  t.equal((await handshake(url, await readFile(files.cert), ['h2'])).commonName, 'first')
+  await files.renew('second')
+  router.child.kill('SIGHUP')
+  await router.waitForOutput('TLS certificate reloaded')
+  t.equal((await handshake(url, await readFile(files.cert), ['h2'])).commonName, 'second')
+  t.equal(router.child.exitCode, null, 'SIGHUP did not end the router')
+  t.equal(await router.kill('SIGTERM'), 0)
 })
 
 void t.test('a broken renewal keeps the certificate in force', async (t) => {
