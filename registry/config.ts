@@ -36,16 +36,30 @@ export const RegistrySettings = Type.Object({
     description: 'with --store etcd: key prefix of this registry cluster (several clusters may share one etcd)'
   }),
   etcdUsername: Type.Optional(
-    Type.String({ minLength: 1, flag: 'etcd-username', env: 'SWITCHYARD_ETCD_USERNAME', description: 'with --store etcd: etcd user (password from SWITCHYARD_ETCD_PASSWORD or --etcd-password-file)' })
+    Type.String({
+      minLength: 1,
+      flag: 'etcd-username',
+      env: 'SWITCHYARD_ETCD_USERNAME',
+      description: 'with --store etcd: etcd user (password from SWITCHYARD_ETCD_PASSWORD or --etcd-password-file)'
+    })
   ),
   etcdPasswordFile: Type.Optional(
     Type.String({ minLength: 1, flag: 'etcd-password-file', env: 'SWITCHYARD_ETCD_PASSWORD_FILE', description: "with --store etcd: file holding the etcd user's password" })
   ),
-  etcdCaFile: Type.Optional(Type.String({ minLength: 1, flag: 'etcd-ca-file', env: 'SWITCHYARD_ETCD_CA_FILE', description: 'with https etcd endpoints: CA certificates to trust (PEM)' })),
-  etcdCertFile: Type.Optional(
-    Type.String({ minLength: 1, flag: 'etcd-cert-file', env: 'SWITCHYARD_ETCD_CERT_FILE', description: 'with https etcd endpoints: client certificate (PEM), for etcd --client-cert-auth' })
+  etcdCaFile: Type.Optional(
+    Type.String({ minLength: 1, flag: 'etcd-ca-file', env: 'SWITCHYARD_ETCD_CA_FILE', description: 'with https etcd endpoints: CA certificates to trust (PEM)' })
   ),
-  etcdKeyFile: Type.Optional(Type.String({ minLength: 1, flag: 'etcd-key-file', env: 'SWITCHYARD_ETCD_KEY_FILE', description: "with https etcd endpoints: the client certificate's key (PEM)" })),
+  etcdCertFile: Type.Optional(
+    Type.String({
+      minLength: 1,
+      flag: 'etcd-cert-file',
+      env: 'SWITCHYARD_ETCD_CERT_FILE',
+      description: 'with https etcd endpoints: client certificate (PEM), for etcd --client-cert-auth'
+    })
+  ),
+  etcdKeyFile: Type.Optional(
+    Type.String({ minLength: 1, flag: 'etcd-key-file', env: 'SWITCHYARD_ETCD_KEY_FILE', description: "with https etcd endpoints: the client certificate's key (PEM)" })
+  ),
   etcdTimeoutSeconds: Type.Number({
     exclusiveMinimum: 0,
     maximum: 60,
@@ -59,7 +73,7 @@ export const RegistrySettings = Type.Object({
       pattern: '^[A-Za-z0-9._:-]{1,128}$',
       flag: 'replica-id',
       env: 'SWITCHYARD_REPLICA_ID',
-      description: 'with --store etcd: this replica\'s name (default: host, port and a random suffix)'
+      description: "with --store etcd: this replica's name (default: host, port and a random suffix)"
     })
   ),
   historyRetention: Type.Integer({

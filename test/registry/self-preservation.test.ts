@@ -60,15 +60,14 @@ void t.test('self-preservation ends after its bound: instances still expired are
 
   reg.clock.advance(1)
   const swept = await reg.registry.sweep()
-  t.same(
-    swept,
-    { expired: 6, evicted: dead.map((id) => ({ service: 'api', id })), selfPreservation: false, rebaselined: true },
-    'at the bound the 6 dead ones are evicted'
-  )
+  t.same(swept, { expired: 6, evicted: dead.map((id) => ({ service: 'api', id })), selfPreservation: false, rebaselined: true }, 'at the bound the 6 dead ones are evicted')
   t.same(await instanceIds(reg), alive, 'only the live ones remain')
   t.same(reg.registry.selfPreservation(), { active: false, since: undefined, endsAt: undefined, expiredInstances: 0 })
   t.notOk((await reg.call('GET', '/readyz')).json.selfPreservation)
-  t.ok(reg.logs.some((line) => line.includes('self-preservation ended after')), 'the end is logged')
+  t.ok(
+    reg.logs.some((line) => line.includes('self-preservation ended after')),
+    'the end is logged'
+  )
 })
 
 void t.test('self-preservation that clears by itself (the instances come back) starts its bound afresh next time', async (t) => {
