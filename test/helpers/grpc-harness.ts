@@ -38,7 +38,8 @@ function outcome(
   return new Promise((resolve) => {
     let headers: Record<string, unknown> = {}
     call.on('metadata', (metadata: grpc.Metadata) => (headers = metadata.getMap()))
-    call.on('error', () => {})
+    // a failed call also emits 'error' (not in every call type's typings): the status says it all
+    ;(call as unknown as NodeJS.EventEmitter).on('error', () => {})
     call.on('status', (status: grpc.StatusObject) => {
       // The status can come before the last data events of a stream are handled.
       setImmediate(() => resolve({ replies, code: status.code, details: status.details, headers, trailers: status.metadata.getMap() }))
