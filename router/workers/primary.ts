@@ -41,6 +41,8 @@ function displayHost(host: string): string {
 
 export interface RunningPrimary {
   pool: WorkerPool
+  /** the proxy port speaks TLS: SIGHUP reloads the certificate in every worker */
+  tls: boolean
   proxyUrl: string
   adminUrl: string
   close(): Promise<void>
@@ -132,6 +134,7 @@ export async function startRouterPrimary(settings: RouterSettings): Promise<Runn
   let closing: Promise<void> | undefined
   return {
     pool,
+    tls: tlsFiles !== undefined,
     proxyUrl,
     adminUrl,
     close() {
@@ -148,5 +151,5 @@ export async function startRouterPrimary(settings: RouterSettings): Promise<Runn
 export async function runRouterPrimary(settings: RouterSettings): Promise<void> {
   const log = pino({ level: settings.logLevel })
   const running = await startRouterPrimary(settings)
-  closeOnSignals(() => running.close(), log)
+  closeOnSignals(() => running.close(), log, running.tls ? { keepSignals: ['SIGHUP'] } : {})
 }

@@ -1,9 +1,12 @@
 import { writeFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Test } from 'tap'
+import { request } from 'undici'
 import { cliPath, freePort, spawnNode, type SpawnedProcess } from './processes.js'
 import { get } from './http.js'
-import { TOKENS, waitFor } from './registry-harness.js'
+import { startTestRegistry, TOKENS, waitFor, type TestRegistry } from './registry-harness.js'
+import { startUpstream, type Upstream, type UpstreamHandler } from './router-harness.js'
 
 /** One worker as the primary's GET /workers lists it. */
 export interface WorkerView {
@@ -53,7 +56,7 @@ export async function startWorkersRouter(registryUrl: string, options: { workers
   )
   const adminUrl = `http://127.0.0.1:${adminPort}`
   try {
-    await child.waitForOutput(`with ${options.workers} workers`, 60_000)
+    await child.waitForOutput(`with ${options.workers} workers`, 120_000)
   } catch (error) {
     await child.kill('SIGKILL')
     await rm(dir, { recursive: true, force: true })
@@ -85,4 +88,35 @@ export async function startWorkersRouter(registryUrl: string, options: { workers
       await rm(dir, { recursive: true, force: true })
     }
   }
+}
+
+/** A registry in this process with api v1 and v2 (one upstream each, in this process) at `weights`. */
+export async function meshOf(t: Test, weights: Record<string, number>, handler?: UpstreamHandler): Promise<{ reg: TestRegistry; upstreams: Upstream[]; revision: number }> {
+  const reg = await startTestRegistry()
+  t.teardown(() => reg.destroy())
+  const upstreams: Upstream[] = []
+  for (const version of ['v1', 'v2']) {
+    const upstream = await startUpstream(version, `api-${version}`, handler)
+    t.teardown(() => upstream.close())
+    upstreams.push(upstream)
+    const answer = await reg.call('POST', '/v1/services/api/instances', { token: 'registrar', body: { version, host: '127.0.0.1', port: upstream.port, id: `api-${version}` } })
+    if (answer.status !== 201 && answer.status !== 200) throw new Error(answer.text)
+  }
+  const answer = await reg.call('PUT', '/v1/services/api/weights', { token: 'operator', body: { weights } })
+  if (answer.status !== 200) throw new Error(answer.text)
+  return { reg, upstreams, revision: answer.json.revision as number }
+}
+
+export async function routerOf(t: Test, reg: TestRegistry, revision: number, config: Record<string, unknown> = {}): Promise<WorkersRouter> {
+  const router = await startWorkersRouter(reg.url, { workers: 2, config: { drainTimeoutMs: 3_000, ...config } })
+  t.teardown(() => router.close())
+  await router.waitForRevision(revision)
+  return router
+}
+
+/** One GET on a connection of its own (closed after), so that each lands where the primary hands it. */
+export async function freshGet(url: string, headers: Record<string, string> = {}, path = '/api/fresh'): Promise<{ status: number; version: string }> {
+  const answer = await request(`${url}${path}`, { headers: { ...headers, connection: 'close' } })
+  await answer.body.dump()
+  return { status: answer.statusCode, version: String(answer.headers['x-switchyard-version']) }
 }
