@@ -6,7 +6,7 @@
  * killed, etcd loses its quorum and gets it back; and a router that was away while the
  * history was trimmed and etcd compacted comes back to a snapshot.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js'
 import { call } from '../helpers/http.js'
@@ -41,7 +41,7 @@ interface Mesh {
   startApi(version: string, registries: string[]): Promise<SpawnedProcess>
 }
 
-async function startMesh(t: Tap.Test, replicaArgs: string[] = []): Promise<Mesh> {
+async function startMesh(t: Test, replicaArgs: string[] = []): Promise<Mesh> {
   const cluster = await startEtcdCluster({ members: 3 })
   const children: SpawnedProcess[] = []
   t.teardown(async () => {
@@ -168,7 +168,7 @@ function startOperator(urls: () => string[]) {
 }
 
 /** Every acknowledged change is in the audit log with exactly its weights. */
-async function assertAcknowledgedKept(t: Tap.Test, url: string, acknowledged: { revision: number; weights: Record<string, number> }[]) {
+async function assertAcknowledgedKept(t: Test, url: string, acknowledged: { revision: number; weights: Record<string, number> }[]) {
   const history = await json(`${url}/v1/services/api/history`)
   t.equal(history.status, 200, 'the history reads')
   const entries = new Map((history.json.history as { revision: number; to: Record<string, number> }[]).map((entry) => [entry.revision, entry.to]))

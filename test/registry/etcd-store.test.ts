@@ -5,7 +5,7 @@
  * between replicas. The process-level faults (kill -9, quorum loss) are in
  * test/registry/etcd-faults.test.ts.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import type { SwitchyardError } from '../../core/errors.js'
 import type { RegistryChange } from '../../core/registry-events.js'
@@ -39,7 +39,7 @@ t.before(async () => {
 t.teardown(() => cluster?.close())
 
 async function openReplica(
-  t: Tap.Test,
+  t: Test,
   prefix: string,
   id: string,
   options: { clock?: FakeClock; historyRetention?: number; snapshotEvery?: number; leaseSeconds?: number; watchBuffer?: number } = {}
