@@ -25,6 +25,7 @@ import { rolloutScenario } from './scenarios/rollout.js'
 import { scaleScenario } from './scenarios/scale.js'
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios/scenario.js'
 import { websocketScenario } from './scenarios/websocket.js'
+import { workersScenario } from './scenarios/workers.js'
 
 const SCENARIOS: Record<string, Scenario> = {
   proxy: proxyScenario,
@@ -36,7 +37,8 @@ const SCENARIOS: Record<string, Scenario> = {
   'registry-ha': registryHaScenario,
   h2: h2Scenario,
   grpc: grpcScenario,
-  websocket: websocketScenario
+  websocket: websocketScenario,
+  workers: workersScenario
 }
 
 function positiveInteger(minimum: number) {

@@ -1,0 +1,254 @@
+import { performance } from 'node:perf_hooks'
+import { startApiUpstreams } from '../lib/api-upstreams.js'
+import { spawnChild, type Child } from '../lib/children.js'
+import { fixed, integer, times } from '../lib/format.js'
+import { callJson, waitForHttp } from '../lib/http.js'
+import { runLoad, startLoadGenerator } from '../lib/load-runner.js'
+import type { LoadSummary } from '../lib/load-spec.js'
+import { freePorts } from '../lib/ports.js'
+import { cpuSecondsOf, procAvailable, treeCpuSeconds, treePeakRssMiB } from '../lib/proc-stats.js'
+import { progress } from '../lib/progress.js'
+import { median, ratio, spread } from '../lib/stats.js'
+import { cliPath, registerInstance, setWeights, startRegistryProcess, TRACING_OFF, type RegistryProcess } from '../lib/switchyard-processes.js'
+import type { BenchContext, ScenarioResult, Table } from './scenario.js'
+
+/**
+ * What `switchyard router --workers N` costs per request against the single process: the
+ * same upstream (v1 90%, v2 10%) behind one router process, two workers with connections
+ * handed out by the primary in turn (node's cluster round-robin, the default on Linux),
+ * and two workers accepting from the shared socket themselves (NODE_CLUSTER_SCHED_POLICY=none),
+ * loaded in turns at saturation. The router's whole process tree (primary and workers)
+ * runs on the proxy's core(s), so every configuration has the same CPU and the figure to
+ * read is requests per CPU-second; on a machine with more free cores, raw req/s would grow
+ * with the workers instead.
+ */
+interface Configuration {
+  name: string
+  label: string
+  workers: number
+  env: Record<string, string>
+}
+
+const CONFIGURATIONS: readonly Configuration[] = [
+  { name: '1 process', label: 'router without --workers (the single process, as npm start runs it)', workers: 1, env: {} },
+  { name: '2 workers', label: '--workers 2: the primary hands each connection to the workers in turn (cluster round-robin)', workers: 2, env: {} },
+  {
+    name: '2 workers, kernel',
+    label: '--workers 2 with NODE_CLUSTER_SCHED_POLICY=none: the workers accept from the shared socket',
+    workers: 2,
+    env: { NODE_CLUSTER_SCHED_POLICY: 'none' }
+  }
+]
+
+interface RunningRouter {
+  configuration: Configuration
+  child: Child
+  url: string
+  adminUrl: string
+}
+
+export interface WorkersRound {
+  round: number
+  configuration: string
+  load: LoadSummary
+  cpuSeconds: number | null
+  /** the primary's own share of the tree's CPU (accepting and handing out connections, IPC) */
+  primaryCpuShare: number | null
+  cpuSecondsPer10k: number | null
+  requestsPerCpuSecond: number | null
+  /** share of the round's requests served by the busiest worker (0.5 is an even split of two) */
+  busiestWorkerShare: number | null
+  canarySharePercent: number | null
+}
+
+async function startRouter(configuration: Configuration, registry: RegistryProcess, cpus: string | undefined): Promise<RunningRouter> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number]
+  const args = [cliPath, 'router', '--host', '127.0.0.1', '--port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort)]
+  if (configuration.workers > 1) args.push('--workers', String(configuration.workers))
+  args.push('--registry', registry.url, '--routes', '/api=api', '--log-level', 'warn', '--report-interval-seconds', '0.2')
+  const child = spawnChild(`router (${configuration.name})`, process.execPath, args, {
+    env: { SWITCHYARD_TOKEN: registry.routerToken, ...TRACING_OFF, ...configuration.env },
+    cpus
+  })
+  const adminUrl = `http://127.0.0.1:${adminPort}`
+  // /readyz answers 200 once every worker has a table.
+  await waitForHttp(`${adminUrl}/readyz`, `the router (${configuration.name})`, child, 120_000)
+  return { configuration, child, url: `http://127.0.0.1:${port}/api/hello`, adminUrl }
+}
+
+/** Requests each worker has served so far (from the primary's /workers); empty for a single process. */
+async function workerRequests(router: RunningRouter): Promise<Map<number, number>> {
+  if (router.configuration.workers === 1) return new Map()
+  const answer = await callJson('GET', `${router.adminUrl}/workers`)
+  const workers = (answer.json as { workers: { pid: number; requests: number }[] }).workers
+  return new Map(workers.map((worker) => [worker.pid, worker.requests]))
+}
+
+async function hitsOf(port: number): Promise<number> {
+  return ((await callJson('GET', `http://127.0.0.1:${port}/__hits`)).json as { hits: number }).hits
+}
+
+export async function workersScenario(context: BenchContext): Promise<ScenarioResult> {
+  const name = 'workers'
+  const notes: string[] = []
+  const { pinning } = context
+  if (!procAvailable()) return { name, skipped: '/proc is not readable here: CPU per request cannot be measured', notes, tables: [], data: {} }
+  notes.push(pinning.enabled ? `${pinning.description}; the router's primary and workers all on core(s) ${pinning.proxy}` : pinning.description)
+  const warmupSeconds = context.quick ? 0 : 2
+  const children: Child[] = []
+  const routers: RunningRouter[] = []
+  let registry: RegistryProcess | undefined
+  try {
+    const [v1, v2] = await startApiUpstreams(pinning.others, children)
+    startLoadGenerator(pinning.others)
+    registry = await startRegistryProcess({ cpus: pinning.others })
+    for (const upstream of [v1, v2]) await registerInstance(registry, 'api', { id: upstream.id, version: upstream.version, host: '127.0.0.1', port: upstream.port })
+    await setWeights(registry, 'api', { v1: 90, v2: 10 })
+    for (const configuration of CONFIGURATIONS) {
+      progress(name, `starting ${configuration.name}`)
+      routers.push(await startRouter(configuration, registry, pinning.proxy))
+    }
+
+    const rounds: WorkersRound[] = []
+    const measure = async (router: RunningRouter, round: number, seconds: number, record: boolean) => {
+      const hitsBefore = await Promise.all([hitsOf(v1.port), hitsOf(v2.port)])
+      const workersBefore = await workerRequests(router)
+      const cpuBefore = treeCpuSeconds(router.child.pid)
+      const primaryBefore = cpuSecondsOf(router.child.pid)
+      const started = performance.now()
+      const load = await runLoad({ url: router.url, connections: context.connections, durationSeconds: seconds }, pinning.others)
+      const cpuSeconds = treeCpuSeconds(router.child.pid) - cpuBefore
+      const primarySeconds = cpuSecondsOf(router.child.pid) - primaryBefore
+      const elapsed = (performance.now() - started) / 1000
+      if (!record) return
+      const hitsAfter = await Promise.all([hitsOf(v1.port), hitsOf(v2.port)])
+      const served = hitsAfter.map((after, index) => after - (hitsBefore[index] as number))
+      const total = (served[0] as number) + (served[1] as number)
+      // Workers report every 0.2 s: wait for the last of the round's answers to be counted.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const workersAfter = await workerRequests(router)
+      const perWorker = [...workersAfter].map(([pid, requests]) => requests - (workersBefore.get(pid) ?? 0))
+      const workerTotal = perWorker.reduce((sum, count) => sum + count, 0)
+      rounds.push({
+        round,
+        configuration: router.configuration.name,
+        load,
+        cpuSeconds,
+        primaryCpuShare: router.configuration.workers > 1 && cpuSeconds > 0 ? primarySeconds / cpuSeconds : null,
+        cpuSecondsPer10k: load.requests > 0 ? (cpuSeconds / load.requests) * 10_000 : null,
+        requestsPerCpuSecond: cpuSeconds > 0 ? load.requests / cpuSeconds : null,
+        busiestWorkerShare: workerTotal > 0 ? Math.max(...perWorker) / workerTotal : null,
+        canarySharePercent: total > 0 ? ((served[1] as number) / total) * 100 : null
+      })
+      const last = rounds[rounds.length - 1] as WorkersRound
+      progress(
+        name,
+        `round ${round} ${router.configuration.name}: ${integer(load.rps)} req/s, ${integer(last.requestsPerCpuSecond)} req per CPU-second ` +
+          `(${fixed((cpuSeconds / elapsed) * 100, 0)}% of a core), p99 ${fixed(load.latencyMs.p99)} ms, ${load.errors + load.non2xx} errors` +
+          (last.busiestWorkerShare === null ? '' : `, busiest worker ${fixed(last.busiestWorkerShare * 100, 0)}%`)
+      )
+    }
+    for (const router of warmupSeconds > 0 ? routers : []) {
+      progress(name, `warm-up ${router.configuration.name} (${warmupSeconds} s)`)
+      await measure(router, 0, warmupSeconds, false)
+    }
+    for (let round = 1; round <= context.rounds; round++) for (const router of routers) await measure(router, round, context.durationSeconds, true)
+
+    const summaries = routers.map((router) => summarize(router, rounds))
+    return {
+      name,
+      notes: [
+        ...notes,
+        'req per CPU-second: requests answered per second of CPU (user + system) used by the whole router (primary and workers, from /proc); the workers target is 2 workers within 10% of the single process (0.90x or more)',
+        "busiest worker: the share of a round's requests the busier of the two workers served (from the primary's /workers; 50% is an even split)",
+        'the 1-process row is the router as the proxy scenario runs it (the same process and code path): compare its figures there for regressions'
+      ],
+      tables: [workersTable(summaries, context)],
+      data: {
+        connections: context.connections,
+        roundsPerConfiguration: context.rounds,
+        secondsPerRound: context.durationSeconds,
+        warmupSeconds,
+        configurations: CONFIGURATIONS,
+        rounds,
+        summaries
+      }
+    }
+  } finally {
+    for (const router of routers) await router.child.stop(10_000).catch(() => {})
+    await registry?.close().catch(() => {})
+    await Promise.all(children.map((child) => child.stop()))
+  }
+}
+
+interface WorkersSummary {
+  configuration: string
+  label: string
+  rps: number
+  rpsSpread: number
+  p99: number
+  errors: number
+  cpuSecondsPer10k: number
+  requestsPerCpuSecond: number
+  primaryCpuShare: number | null
+  busiestWorkerShare: number | null
+  canarySharePercent: number
+  peakRssMiB: number
+}
+
+function summarize(router: RunningRouter, rounds: readonly WorkersRound[]): WorkersSummary {
+  const mine = rounds.filter((round) => round.configuration === router.configuration.name)
+  const values = (pick: (round: WorkersRound) => number | null) => mine.map(pick).filter((value): value is number => value !== null)
+  const primary = values((round) => round.primaryCpuShare)
+  const busiest = values((round) => round.busiestWorkerShare)
+  return {
+    configuration: router.configuration.name,
+    label: router.configuration.label,
+    rps: median(mine.map((round) => round.load.rps)),
+    rpsSpread: spread(mine.map((round) => round.load.rps)),
+    p99: median(mine.map((round) => round.load.latencyMs.p99)),
+    errors: mine.reduce((sum, round) => sum + round.load.errors + round.load.non2xx, 0),
+    cpuSecondsPer10k: median(values((round) => round.cpuSecondsPer10k)),
+    requestsPerCpuSecond: median(values((round) => round.requestsPerCpuSecond)),
+    primaryCpuShare: primary.length > 0 ? median(primary) : null,
+    busiestWorkerShare: busiest.length > 0 ? median(busiest) : null,
+    canarySharePercent: median(values((round) => round.canarySharePercent)),
+    peakRssMiB: treePeakRssMiB(router.child.pid)
+  }
+}
+
+function workersTable(summaries: readonly WorkersSummary[], context: BenchContext): Table {
+  const single = summaries.find((summary) => summary.configuration === '1 process')
+  return {
+    title: `Router workers at saturation: ${context.connections} keep-alive connections, median of ${context.rounds} rounds x ${context.durationSeconds} s`,
+    columns: [
+      'configuration',
+      'req/s',
+      'spread',
+      'p99 ms',
+      'errors',
+      'CPU s/10k req',
+      'req per CPU-second',
+      'vs 1 process',
+      'primary CPU',
+      'busiest worker',
+      'v2 share %',
+      'peak RSS MiB'
+    ],
+    rows: summaries.map((summary) => [
+      summary.configuration,
+      integer(summary.rps),
+      `${fixed(summary.rpsSpread * 100, 0)}%`,
+      fixed(summary.p99),
+      integer(summary.errors),
+      fixed(summary.cpuSecondsPer10k),
+      integer(summary.requestsPerCpuSecond),
+      times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
+      summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
+      summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`,
+      fixed(summary.canarySharePercent, 1),
+      fixed(summary.peakRssMiB, 0)
+    ]),
+    notes: ['peak RSS: VmHWM summed over the process tree (primary and workers)']
+  }
+}
