@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact'
-import { useEffect, useRef } from 'preact/hooks'
+import { useEffect, useId, useRef } from 'preact/hooks'
 
 /**
  * A modal confirmation on the native <dialog>: focus moves into it and stays there,
@@ -16,6 +16,8 @@ export function ConfirmDialog(props: {
   children: ComponentChildren
 }) {
   const dialog = useRef<HTMLDialogElement>(null)
+  // one page may hold several dialogs: each names itself by its own heading
+  const titleId = useId()
   useEffect(() => {
     const element = dialog.current
     if (!element) return
@@ -25,13 +27,13 @@ export function ConfirmDialog(props: {
   return (
     <dialog
       ref={dialog}
-      aria-labelledby="confirm-title"
+      aria-labelledby={titleId}
       onCancel={(event) => {
         event.preventDefault()
         props.onCancel()
       }}
     >
-      <h2 id="confirm-title">{props.title}</h2>
+      <h2 id={titleId}>{props.title}</h2>
       <div class="dialog-body">{props.children}</div>
       <div class="actions">
         <button type="button" onClick={props.onCancel}>

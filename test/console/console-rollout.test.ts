@@ -118,3 +118,22 @@ void t.test('queue consumers beside HTTP: messages routed and rejected per versi
   await page.screenshot({ path: join(shots, 'queue.png'), fullPage: true })
   t.same(watched.problems, [])
 })
+
+void t.test('a running rollout aborted from the console, after a confirmation: the baseline gets everything back', async (t) => {
+  const started = await mesh.api('POST', '/v1/services/orders-worker/rollout', { canary: 'v2', baseline: 'v1', steps: [30, 100], intervalSeconds: 600 })
+  t.equal(started.status, 201, JSON.stringify(started.json))
+  const watched = await openPage(browser)
+  const { page } = watched
+  t.teardown(() => watched.context.close())
+  await signIn(page, mesh.registryUrl, CONSOLE_TOKENS.operator)
+  await page.goto(`${mesh.registryUrl}/console/#/services/orders-worker`)
+  await page.getByTestId('rollout-step').filter({ hasText: 'Step 1 of 2: v2 at 30%' }).waitFor()
+  await page.getByRole('button', { name: 'Abort…' }).click()
+  const dialog = page.getByRole('dialog', { name: 'Abort the rollout of orders-worker?' })
+  await dialog.getByRole('button', { name: 'Abort' }).click()
+  await page.locator('.rollout .badge.phase-aborted').waitFor()
+  t.same((await mesh.api('GET', '/v1/services/orders-worker/weights')).json.weights, { v1: 100, v2: 0 })
+  t.equal(await page.getByRole('button', { name: 'Abort…' }).count(), 0, 'an ended rollout offers no command')
+  await page.getByRole('heading', { name: 'Start a rollout' }).waitFor()
+  t.same(watched.problems, [])
+})
