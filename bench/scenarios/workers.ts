@@ -48,6 +48,8 @@ interface RunningRouter {
 }
 
 export interface WorkersRound {
+  /** saturation: closed loop, as fast as answers come; fixed-rate: the same paced load for every configuration */
+  phase: 'saturation' | 'fixed-rate'
   round: number
   configuration: string
   load: LoadSummary
@@ -65,7 +67,7 @@ async function startRouter(configuration: Configuration, registry: RegistryProce
   const [port, adminPort] = (await freePorts(2)) as [number, number]
   const args = [cliPath, 'router', '--host', '127.0.0.1', '--port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort)]
   if (configuration.workers > 1) args.push('--workers', String(configuration.workers))
-  args.push('--registry', registry.url, '--routes', '/api=api', '--log-level', 'warn', '--report-interval-seconds', '0.2')
+  args.push('--registry', registry.url, '--routes', '/api=api', '--log-level', 'warn')
   const child = spawnChild(`router (${configuration.name})`, process.execPath, args, {
     env: { SWITCHYARD_TOKEN: registry.routerToken, ...TRACING_OFF, ...configuration.env },
     cpus
@@ -110,13 +112,13 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
     }
 
     const rounds: WorkersRound[] = []
-    const measure = async (router: RunningRouter, round: number, seconds: number, record: boolean) => {
+    const measure = async (router: RunningRouter, phase: WorkersRound['phase'], round: number, seconds: number, record: boolean, rate?: number) => {
       const hitsBefore = await Promise.all([hitsOf(v1.port), hitsOf(v2.port)])
       const workersBefore = await workerRequests(router)
       const cpuBefore = treeCpuSeconds(router.child.pid)
       const primaryBefore = cpuSecondsOf(router.child.pid)
       const started = performance.now()
-      const load = await runLoad({ url: router.url, connections: context.connections, durationSeconds: seconds }, pinning.others)
+      const load = await runLoad({ url: router.url, connections: context.connections, durationSeconds: seconds, ...(rate ? { rate } : {}) }, pinning.others)
       const cpuSeconds = treeCpuSeconds(router.child.pid) - cpuBefore
       const primarySeconds = cpuSecondsOf(router.child.pid) - primaryBefore
       const elapsed = (performance.now() - started) / 1000
@@ -124,12 +126,13 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
       const hitsAfter = await Promise.all([hitsOf(v1.port), hitsOf(v2.port)])
       const served = hitsAfter.map((after, index) => after - (hitsBefore[index] as number))
       const total = (served[0] as number) + (served[1] as number)
-      // Workers report every 0.2 s: wait for the last of the round's answers to be counted.
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      // Workers tell the primary their counts every second (the default report interval): wait for the round's last.
+      if (router.configuration.workers > 1) await new Promise((resolve) => setTimeout(resolve, 1_200))
       const workersAfter = await workerRequests(router)
       const perWorker = [...workersAfter].map(([pid, requests]) => requests - (workersBefore.get(pid) ?? 0))
       const workerTotal = perWorker.reduce((sum, count) => sum + count, 0)
       rounds.push({
+        phase,
         round,
         configuration: router.configuration.name,
         load,
@@ -143,18 +146,37 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
       const last = rounds[rounds.length - 1] as WorkersRound
       progress(
         name,
-        `round ${round} ${router.configuration.name}: ${integer(load.rps)} req/s, ${integer(last.requestsPerCpuSecond)} req per CPU-second ` +
+        `${phase} round ${round} ${router.configuration.name}: ${integer(load.rps)} req/s, ${integer(last.requestsPerCpuSecond)} req per CPU-second ` +
           `(${fixed((cpuSeconds / elapsed) * 100, 0)}% of a core), p99 ${fixed(load.latencyMs.p99)} ms, ${load.errors + load.non2xx} errors` +
           (last.busiestWorkerShare === null ? '' : `, busiest worker ${fixed(last.busiestWorkerShare * 100, 0)}%`)
       )
     }
     for (const router of warmupSeconds > 0 ? routers : []) {
       progress(name, `warm-up ${router.configuration.name} (${warmupSeconds} s)`)
-      await measure(router, 0, warmupSeconds, false)
+      await measure(router, 'saturation', 0, warmupSeconds, false)
     }
-    for (let round = 1; round <= context.rounds; round++) for (const router of routers) await measure(router, round, context.durationSeconds, true)
+    for (let round = 1; round <= context.rounds; round++) for (const router of routers) await measure(router, 'saturation', round, context.durationSeconds, true)
+    // CPU per request at equal load: half of what the slowest configuration sustained (on a
+    // busy machine a steadier figure than saturation, where the load generator's share varies).
+    const slowest = Math.min(...routers.map((router) => median(rounds.filter((round) => round.configuration === router.configuration.name).map((round) => round.load.rps))))
+    const rate = Math.max(100, Math.floor((Number.isFinite(slowest) ? slowest : 2_000) / 2 / 100) * 100)
+    const fixedRounds = context.quick ? 1 : 3
+    const fixedSeconds = context.quick ? 1 : 3
+    progress(name, `fixed rate: ${rate} req/s for every configuration`)
+    for (let round = 1; round <= fixedRounds; round++) for (const router of routers) await measure(router, 'fixed-rate', round, fixedSeconds, true, rate)
 
-    const summaries = routers.map((router) => summarize(router, rounds))
+    const summaries = routers.map((router) =>
+      summarize(
+        router,
+        rounds.filter((round) => round.phase === 'saturation')
+      )
+    )
+    const atRate = routers.map((router) =>
+      summarize(
+        router,
+        rounds.filter((round) => round.phase === 'fixed-rate')
+      )
+    )
     return {
       name,
       notes: [
@@ -163,15 +185,17 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
         "busiest worker: the share of a round's requests the busier of the two workers served (from the primary's /workers; 50% is an even split)",
         'the 1-process row is the router as the proxy scenario runs it (the same process and code path): compare its figures there for regressions'
       ],
-      tables: [workersTable(summaries, context)],
+      tables: [workersTable(summaries, context), fixedRateTable(atRate, rate, fixedRounds, fixedSeconds)],
       data: {
         connections: context.connections,
         roundsPerConfiguration: context.rounds,
         secondsPerRound: context.durationSeconds,
         warmupSeconds,
+        fixedRate: { requestsPerSecond: rate, rounds: fixedRounds, secondsPerRound: fixedSeconds },
         configurations: CONFIGURATIONS,
         rounds,
-        summaries
+        summaries,
+        fixedRateSummaries: atRate
       }
     }
   } finally {
@@ -250,5 +274,23 @@ function workersTable(summaries: readonly WorkersSummary[], context: BenchContex
       fixed(summary.peakRssMiB, 0)
     ]),
     notes: ['peak RSS: VmHWM summed over the process tree (primary and workers)']
+  }
+}
+
+function fixedRateTable(summaries: readonly WorkersSummary[], rate: number, rounds: number, seconds: number): Table {
+  const single = summaries.find((summary) => summary.configuration === '1 process')
+  return {
+    title: `Router workers at a fixed rate of ${rate} req/s (equal load for all), median of ${rounds} rounds x ${seconds} s`,
+    columns: ['configuration', 'p99 ms', 'errors', 'CPU s/10k req', 'req per CPU-second', 'vs 1 process', 'primary CPU', 'busiest worker'],
+    rows: summaries.map((summary) => [
+      summary.configuration,
+      fixed(summary.p99),
+      integer(summary.errors),
+      fixed(summary.cpuSecondsPer10k),
+      integer(summary.requestsPerCpuSecond),
+      times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
+      summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
+      summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`
+    ])
   }
 }
