@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks'
+import { useEffect, useLayoutEffect, useMemo, useState } from 'preact/hooks'
 import { Api, type Whoami } from './live/api.js'
 import { Console, useConsole, useLive } from './live/hooks.js'
 import { forgetToken, storeToken } from './live/session.js'
@@ -82,8 +82,9 @@ function Shell(props: { onSignOut: () => void }) {
   const { identity } = useConsole()
   const live = useLive()
   const route = useRoute()
-  // Move focus to the new page's heading, so keyboard and screen reader users follow along.
-  useEffect(() => {
+  // Move focus to the new page's heading, so keyboard and screen reader users follow along
+  // (before the page is painted: a click into the new page must not lose its focus to this).
+  useLayoutEffect(() => {
     const heading = document.querySelector<HTMLElement>('main h1')
     heading?.setAttribute('tabindex', '-1')
     heading?.focus({ preventScroll: true })

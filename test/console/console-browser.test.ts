@@ -124,7 +124,8 @@ void t.test('a weight change by keyboard: preview, confirmation, If-Match, the r
   await page.keyboard.press('Control+A')
   await page.keyboard.type('30')
   await page.keyboard.press('Tab')
-  t.equal(await page.getByRole('spinbutton', { name: 'v1.3' }).inputValue(), '70', 'the other version follows: the split adds up to 100')
+  await waitFor(async () => ((await page.getByRole('spinbutton', { name: 'v1.3' }).inputValue()) === '70' ? true : undefined), 'v1.3 at 70')
+  t.pass('the other version follows: the split adds up to 100')
   await page.getByText('v1.3 100% → 70%, v1.4 0% → 30%').first().waitFor()
   // Tab to the Apply button, as a keyboard user would.
   let focused = ''
@@ -168,7 +169,8 @@ void t.test('a weight change by keyboard: preview, confirmation, If-Match, the r
   t.equal(cli.code, 0, cli.stderr)
   await legend.filter({ hasText: 'v1.4 50%' }).waitFor({ timeout: 10_000 })
   t.comment(`a CLI weight change showed in the console ${Date.now() - cliDone} ms after the CLI returned`)
-  t.equal(await page.getByRole('spinbutton', { name: 'v1.4' }).inputValue(), '50', 'an untouched editor follows the registry')
+  await waitFor(async () => ((await page.getByRole('spinbutton', { name: 'v1.4' }).inputValue()) === '50' ? true : undefined), 'the editor at 50%')
+  t.pass('an untouched editor follows the registry')
   noProblems(t, watched)
 })
 
@@ -181,7 +183,7 @@ void t.test('a conflict: the weights change while the editor is open; the write 
   const canary = page.getByRole('spinbutton', { name: 'v1.4' })
   await canary.fill('20')
   await canary.press('Tab')
-  t.equal(await page.getByRole('spinbutton', { name: 'v1.3' }).inputValue(), '80')
+  await waitFor(async () => ((await page.getByRole('spinbutton', { name: 'v1.3' }).inputValue()) === '80' ? true : undefined), 'v1.3 at 80')
   const other = await mesh.api('PUT', '/v1/services/api/weights', { weights: { 'v1.3': 40, 'v1.4': 60 } })
   t.equal(other.status, 200, `weights were ${JSON.stringify(before)}`)
   await page.getByText('The weights changed since you started editing (by admin').waitFor()
@@ -194,7 +196,7 @@ void t.test('a conflict: the weights change while the editor is open; the write 
   t.same(await weightsOf('api'), { 'v1.3': 40, 'v1.4': 60 }, 'the other change stands')
   await page.screenshot({ path: join(shots, 'conflict.png') })
   await page.getByRole('button', { name: 'Start over from the current weights' }).click()
-  t.equal(await canary.inputValue(), '60')
+  await waitFor(async () => ((await canary.inputValue()) === '60' ? true : undefined), 'the editor back at the current 60%')
   noProblems(t, watched)
 })
 
