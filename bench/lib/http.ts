@@ -68,7 +68,8 @@ export async function waitUntil<T>(check: () => Promise<T | undefined> | T | und
 }
 
 /** Waits until GET `url` answers 200; `child` dying first is reported with its output. */
-export async function waitForHttp(url: string, what: string, child?: { exited: Promise<number>; output(): string }, timeoutMs = 20_000): Promise<void> {
+// 60 s: on a saturated 2-core machine (load average 20) a Node process has taken 13 s to listen.
+export async function waitForHttp(url: string, what: string, child?: { exited: Promise<number>; output(): string }, timeoutMs = 60_000): Promise<void> {
   let exitCode: number | undefined
   void child?.exited.then((code) => (exitCode = code))
   await waitUntil(
