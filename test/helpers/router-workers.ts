@@ -35,7 +35,10 @@ const TRACING_OFF = { OTEL_TRACES_EXPORTER: 'none', OTEL_SDK_DISABLED: 'true' }
  * `switchyard router --workers N` as a real process (dist/ must be built) on 127.0.0.1,
  * following `registryUrl`, routing /api to the service api; `config` goes to --config as JSON.
  */
-export async function startWorkersRouter(registryUrl: string, options: { workers: number; config?: Record<string, unknown>; id?: string }): Promise<WorkersRouter> {
+export async function startWorkersRouter(
+  registryUrl: string,
+  options: { workers: number; config?: Record<string, unknown>; id?: string; env?: Record<string, string>; scheme?: 'http' | 'https' }
+): Promise<WorkersRouter> {
   const port = await freePort()
   const adminPort = await freePort()
   const id = options.id ?? `workers-router-${adminPort}`
@@ -51,7 +54,8 @@ export async function startWorkersRouter(registryUrl: string, options: { workers
       SWITCHYARD_ROUTER_ID: id,
       SWITCHYARD_ROUTER_CONFIG: configFile,
       SWITCHYARD_REPORT_INTERVAL_SECONDS: '0.2',
-      SWITCHYARD_LOG_LEVEL: 'info'
+      SWITCHYARD_LOG_LEVEL: 'info',
+      ...options.env
     }
   )
   const adminUrl = `http://127.0.0.1:${adminPort}`
@@ -64,7 +68,7 @@ export async function startWorkersRouter(registryUrl: string, options: { workers
   }
   return {
     process: child,
-    proxyUrl: `http://127.0.0.1:${port}`,
+    proxyUrl: `${options.scheme ?? 'http'}://127.0.0.1:${port}`,
     adminUrl,
     id,
     async workers() {
