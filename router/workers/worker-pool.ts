@@ -248,7 +248,8 @@ export class WorkerPool {
     // What it counted stays in the totals (up to its last report or scrape).
     this.retiredCounters = addSignalCounters(this.retiredCounters, member.counters)
     const metrics = member.metrics
-    if (metrics) this.retiredMetrics = this.retiredMetrics.then((earlier) => retained(earlier, metrics))
+    // (A merge that fails keeps what was retired before: /metrics must not fail for good.)
+    if (metrics) this.retiredMetrics = this.retiredMetrics.then((earlier) => retained(earlier, metrics).catch(() => earlier))
     for (const pending of this.questions.values()) if (pending.waiting.delete(member) && pending.waiting.size === 0) pending.done()
     this.appliedMayHaveMoved()
     if (this.closing) {
