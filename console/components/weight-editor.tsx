@@ -37,6 +37,9 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
   const [draft, setDraft] = useState<number[]>(current)
   const [pending, setPending] = useState<{ split: number[]; title: string; restore?: { base: Base; draft: number[] } } | undefined>(undefined)
   const [status, setStatus] = useState<Status>({ kind: 'idle' })
+  // What is being typed in a field, until it is committed (blur or Enter): a render in
+  // between (the live view changes every second) must not put the old value back.
+  const [typing, setTyping] = useState<Record<string, string>>({})
   const versionKey = versions.join(',')
   const dirty = !sameSplit(draft, base.split)
   const changedMeanwhile = !sameSplit(current, base.split)
@@ -52,6 +55,7 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
   const restart = () => {
     setBase({ revision: store.state.view.revision, split: current })
     setDraft(current)
+    setTyping({})
     setStatus({ kind: 'idle' })
   }
 
@@ -147,8 +151,12 @@ export function WeightEditor(props: { service: ServiceView; revision: number; la
                 min={0}
                 max={100}
                 step={0.01}
-                value={value}
-                onChange={(event) => setOne(index, Number((event.target as HTMLInputElement).value))}
+                value={typing[version] ?? value}
+                onInput={(event) => setTyping({ ...typing, [version]: (event.target as HTMLInputElement).value })}
+                onChange={(event) => {
+                  setOne(index, Number((event.target as HTMLInputElement).value))
+                  setTyping({})
+                }}
               />
               <span aria-hidden="true">%</span>
             </div>
