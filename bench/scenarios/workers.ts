@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { Client } from 'undici'
 import { startApiUpstreams } from '../lib/api-upstreams.js'
 import { spawnChild, type Child } from '../lib/children.js'
 import { fixed, integer, times } from '../lib/format.js'
@@ -22,6 +23,8 @@ import type { BenchContext, ScenarioResult, Table } from './scenario.js'
  * read is requests per CPU-second; on a machine with more free cores, raw req/s would grow
  * with the workers instead.
  */
+const CONNECTIONS = 64
+
 interface Configuration {
   name: string
   label: string
@@ -165,6 +168,35 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
     progress(name, `fixed rate: ${rate} req/s for every configuration`)
     for (let round = 1; round <= fixedRounds; round++) for (const router of routers) await measure(router, 'fixed-rate', round, fixedSeconds, true, rate)
 
+    // How new connections spread over the workers (a connection stays on its worker for its
+    // life): CONNECTIONS clients connecting at once, and one after another on an idle router
+    // (each keeping its connection open until all are in), one request each.
+    const spreads = new Map<string, number[]>()
+    for (let round = 1; round <= fixedRounds * 2; round++) {
+      for (const router of routers.filter((each) => each.configuration.workers > 1)) {
+        for (const mode of ['at once', 'one after another'] as const) {
+          const before = await workerRequests(router)
+          const clients = Array.from({ length: CONNECTIONS }, () => new Client(new URL(router.url).origin))
+          const one = async (client: Client) => (await client.request({ method: 'GET', path: new URL(router.url).pathname })).body.dump()
+          if (mode === 'at once') await Promise.all(clients.map(one))
+          else for (const client of clients) await one(client)
+          await Promise.all(clients.map((client) => client.close()))
+          await new Promise((resolve) => setTimeout(resolve, 1_200))
+          const after = await workerRequests(router)
+          const perWorker = [...after].map(([pid, requests]) => requests - (before.get(pid) ?? 0))
+          const share =
+            Math.max(...perWorker) /
+            Math.max(
+              1,
+              perWorker.reduce((sum, count) => sum + count, 0)
+            )
+          const key = `${router.configuration.name}, ${mode}`
+          spreads.set(key, [...(spreads.get(key) ?? []), share])
+          progress(name, `connection spread round ${round} ${key}: the busiest worker took ${fixed(share * 100, 0)}% of ${CONNECTIONS} connections`)
+        }
+      }
+    }
+
     const summaries = routers.map((router) =>
       summarize(
         router,
@@ -185,7 +217,7 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
         "busiest worker: the share of a round's requests the busier of the two workers served (from the primary's /workers; 50% is an even split)",
         'the 1-process row is the router as the proxy scenario runs it (the same process and code path): compare its figures there for regressions'
       ],
-      tables: [workersTable(summaries, context), fixedRateTable(atRate, rate, fixedRounds, fixedSeconds)],
+      tables: [workersTable(summaries, context), fixedRateTable(atRate, rate, fixedRounds, fixedSeconds), spreadTable(spreads)],
       data: {
         connections: context.connections,
         roundsPerConfiguration: context.rounds,
@@ -195,7 +227,8 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
         configurations: CONFIGURATIONS,
         rounds,
         summaries,
-        fixedRateSummaries: atRate
+        fixedRateSummaries: atRate,
+        connectionSpread: Object.fromEntries(spreads)
       }
     }
   } finally {
@@ -292,5 +325,19 @@ function fixedRateTable(summaries: readonly WorkersSummary[], rate: number, roun
       summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
       summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`
     ])
+  }
+}
+
+function spreadTable(spreads: ReadonlyMap<string, readonly number[]>): Table {
+  return {
+    title: `How ${CONNECTIONS} new connections spread over 2 workers (one request each, the connections opened at once or one after another)`,
+    columns: ['configuration, connections', 'busiest worker, median', 'busiest worker, worst', 'rounds'],
+    rows: [...spreads].map(([configuration, shares]) => [
+      configuration,
+      `${fixed(median([...shares]) * 100, 0)}%`,
+      `${fixed(Math.max(...shares) * 100, 0)}%`,
+      String(shares.length)
+    ]),
+    notes: ['50% is an even split; a keep-alive or HTTP/2 connection stays on the worker that took it, so this is how the load spreads too']
   }
 }
