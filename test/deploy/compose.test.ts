@@ -338,7 +338,7 @@ function help(args: string[]) {
 }
 
 async function readHelpOf(args: string[]) {
-  const result = await run(process.execPath, [cli, ...args, '--help'], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 30_000 })
+  const result = await run(process.execPath, [cli, ...args, '--help'], { cwd: projectRoot, env: cleanEnv(), timeoutMs: 120_000 })
   if (result.code !== 0) throw new Error(`switchyard ${args.join(' ')} --help exited ${result.code}: ${result.stderr}`)
   return readHelp(result.stdout)
 }
