@@ -72,3 +72,30 @@ export function prefixEnd(prefix: string): string {
   }
   return '\u0000'
 }
+
+/**
+ * Watches every key under `prefix` from now on (older values are stale for these
+ * replica-to-replica channels), and watches again after a break until `stopped()`.
+ * `onWatch` is given each watch so that its owner can cancel it.
+ */
+export function followPrefixFromNow(
+  etcd: EtcdPort,
+  prefix: string,
+  onEvents: (events: readonly EtcdWatchEvent[]) => void,
+  hooks: { stopped: () => boolean; onWatch: (watch: EtcdWatch) => void; onError: (error: Error, what: string) => void; what: string }
+): void {
+  if (hooks.stopped()) return
+  const end = prefixEnd(prefix)
+  void etcd
+    .range(prefix, { rangeEnd: end, limit: 1 })
+    .then((range) => {
+      if (hooks.stopped()) return
+      const watch = etcd.watch(prefix, end, range.revision + 1, onEvents)
+      hooks.onWatch(watch)
+      return watch.ended
+    })
+    .catch((error: unknown) => hooks.onError(error as Error, `${hooks.what} ended; watching again`))
+    .finally(() => {
+      if (!hooks.stopped()) setTimeout(() => followPrefixFromNow(etcd, prefix, onEvents, hooks), 500).unref()
+    })
+}

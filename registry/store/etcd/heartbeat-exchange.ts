@@ -1,5 +1,5 @@
 import type { EtcdPort } from './etcd-port.js'
-import { prefixEnd } from './etcd-port.js'
+import { followPrefixFromNow } from './etcd-port.js'
 
 export interface HeartbeatExchangeOptions {
   etcd: EtcdPort
@@ -70,28 +70,21 @@ export class HeartbeatExchange {
 
   /** Watches every replica's batch key from now on (older batches are stale anyway). */
   private follow(): void {
-    if (this.stopped) return
     const prefix = this.options.key.slice(0, this.options.key.lastIndexOf('/') + 1)
-    void this.options.etcd
-      .range(prefix, { rangeEnd: prefixEnd(prefix), limit: 1 })
-      .then((range) => {
-        if (this.stopped) return
-        const watch = this.options.etcd.watch(prefix, prefixEnd(prefix), range.revision + 1, (events) => {
-          for (const event of events) {
-            if (event.type !== 'put' || event.kv.key === this.options.key) continue
-            const instances = (JSON.parse(event.kv.value) as string[]).map((key) => {
-              const split = key.indexOf('\u0000')
-              return { service: key.slice(0, split), id: key.slice(split + 1) }
-            })
-            for (const listener of this.listeners) listener(instances)
-          }
-        })
-        this.watch = watch
-        return watch.ended
-      })
-      .catch((error: unknown) => this.options.onError(error as Error, 'the heartbeat watch ended; watching again'))
-      .finally(() => {
-        if (!this.stopped) setTimeout(() => this.follow(), 500).unref()
-      })
+    followPrefixFromNow(
+      this.options.etcd,
+      prefix,
+      (events) => {
+        for (const event of events) {
+          if (event.type !== 'put' || event.kv.key === this.options.key) continue
+          const instances = (JSON.parse(event.kv.value) as string[]).map((key) => {
+            const split = key.indexOf('\u0000')
+            return { service: key.slice(0, split), id: key.slice(split + 1) }
+          })
+          for (const listener of this.listeners) listener(instances)
+        }
+      },
+      { stopped: () => this.stopped, onWatch: (watch) => (this.watch = watch), onError: this.options.onError, what: 'the heartbeat watch' }
+    )
   }
 }

@@ -1,5 +1,5 @@
 import type { EtcdPort } from './etcd-port.js'
-import { prefixEnd } from './etcd-port.js'
+import { followPrefixFromNow } from './etcd-port.js'
 
 export interface RelayedReport {
   /** the replica the router reported to */
@@ -58,26 +58,18 @@ export class RouterReportRelay {
   }
 
   private follow(): void {
-    if (this.stopped) return
-    const { etcd, prefix } = this.options
-    void etcd
-      .range(prefix, { rangeEnd: prefixEnd(prefix), limit: 1 })
-      .then((range) => {
-        if (this.stopped) return
-        const watch = etcd.watch(prefix, prefixEnd(prefix), range.revision + 1, (events) => {
-          for (const event of events) {
-            if (event.type !== 'put') continue
-            const relayed = JSON.parse(event.kv.value) as RelayedReport
-            if (relayed.replica === this.options.replicaId) continue
-            for (const listener of this.listeners) listener(relayed)
-          }
-        })
-        this.watch = watch
-        return watch.ended
-      })
-      .catch((error: unknown) => this.options.onError(error as Error, 'the router report watch ended; watching again'))
-      .finally(() => {
-        if (!this.stopped) setTimeout(() => this.follow(), 500).unref()
-      })
+    followPrefixFromNow(
+      this.options.etcd,
+      this.options.prefix,
+      (events) => {
+        for (const event of events) {
+          if (event.type !== 'put') continue
+          const relayed = JSON.parse(event.kv.value) as RelayedReport
+          if (relayed.replica === this.options.replicaId) continue
+          for (const listener of this.listeners) listener(relayed)
+        }
+      },
+      { stopped: () => this.stopped, onWatch: (watch) => (this.watch = watch), onError: this.options.onError, what: 'the router report watch' }
+    )
   }
 }
