@@ -57,6 +57,16 @@ export function httpEquivalentOfGrpc(status: number): number {
   return HTTP_EQUIVALENTS[status] ?? 500
 }
 
+/**
+ * Whether a gRPC status says the instance failed (counted by outlier detection like an
+ * HTTP 5xx): UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS and codes the
+ * spec does not define. UNIMPLEMENTED maps to 501 but is the caller asking for a method the
+ * service lacks: counting it would let one bad client eject healthy instances.
+ */
+export function isGrpcServerFailure(status: number): boolean {
+  return status !== GrpcStatus.UNIMPLEMENTED && httpEquivalentOfGrpc(status) >= 500
+}
+
 /** A grpc-status header's value as a code; anything but a plain number from 0 to 99 is UNKNOWN. */
 export function parseGrpcStatus(value: string | string[] | undefined): number | undefined {
   if (value === undefined) return undefined

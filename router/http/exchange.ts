@@ -5,7 +5,7 @@ import type { Span, Tracer } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { ErrorCodes, type ErrorBody } from '../../core/errors.js'
-import { GrpcStatus, grpcStatusOfError, grpcStatusOfHttp, parseGrpcStatus } from '../../core/grpc.js'
+import { GrpcStatus, grpcStatusOfError, grpcStatusOfHttp, isGrpcServerFailure, parseGrpcStatus } from '../../core/grpc.js'
 import { pickEndpoint } from '../../core/instance-picker.js'
 import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
 import type { RetryBudget } from '../../core/retry-budget.js'
@@ -291,7 +291,8 @@ export class Exchange {
         attempt.draining = true
         return true
       }
-    } else {
+    } else if (plan.protocol !== 'grpc') {
+      // A gRPC call's outcome is its grpc-status, known at its end (judgeGrpcCall).
       recordSuccess(endpoint, settings.clock(), settings.outlier)
     }
     plan.serverSpan?.setAttribute('switchyard.retries', this.retries)
@@ -357,16 +358,29 @@ export class Exchange {
     if (this.ended) return
     this.finish()
     const { plan, response } = this
+    if (plan.protocol === 'grpc') {
+      if (trailers) this.grpcStatus = parseGrpcStatus(trailers['grpc-status'])
+      this.judgeGrpcCall(attempt)
+    }
     if (attempt.head) {
       if (attempt.headOnly && plan.h2) return respondHeadOnly(plan.h2, attempt.status, attempt.head)
       response.writeHead(attempt.status, attempt.head)
     }
-    if (trailers) {
-      if (plan.protocol === 'grpc') this.grpcStatus = parseGrpcStatus(trailers['grpc-status'])
-      // An HTTP/1.1 client would need chunked encoding and TE: trailers for them: only HTTP/2 clients get trailers.
-      plan.h2?.addTrailers(forwardedTrailers(trailers))
-    }
+    // An HTTP/1.1 client would need chunked encoding and TE: trailers for them: only HTTP/2 clients get trailers.
+    if (trailers) plan.h2?.addTrailers(forwardedTrailers(trailers))
     response.end()
+  }
+
+  /**
+   * Outlier detection for a gRPC call answered with HTTP 200: its grpc-status decides
+   * (UNAVAILABLE, INTERNAL... count as a 5xx would; a 200 without grpc-status is broken,
+   * UNKNOWN to the client). HTTP 5xx answers were counted at their head.
+   */
+  private judgeGrpcCall(attempt: UpstreamAttempt): void {
+    if (attempt.status >= 500) return
+    const status = this.grpcStatus ?? grpcStatusOfHttp(attempt.status)
+    if (isGrpcServerFailure(status)) this.noteFailure(attempt.endpoint)
+    else recordSuccess(attempt.endpoint, this.settings.clock(), this.settings.outlier)
   }
 
   upstreamError(attempt: UpstreamAttempt, error: Error): void {
@@ -379,7 +393,11 @@ export class Exchange {
     }
     if (this.ended) return
     const { plan, settings } = this
-    if (attempt.status !== 0) return this.failMidAnswer(error)
+    if (attempt.status !== 0) {
+      // Cut short by the upstream after its head (a reset, a crash, an idle body): the instance failed this request.
+      this.noteFailure(attempt.endpoint)
+      return this.failMidAnswer(error)
+    }
 
     const { endpoint } = attempt
     const failure = failureBeforeHead(errorCode(error), `${plan.route.name} ${plan.version.name} at ${endpoint.address}`, settings.firstByteMs)

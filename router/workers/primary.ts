@@ -29,6 +29,7 @@ import { loadKeyPair } from '../http/tls-certificates.js'
 import { SignalReporter } from '../signals/signal-reporter.js'
 import { buildPrimaryAdminApp, PrimaryMetrics } from './primary-admin.js'
 import { workerCount } from './worker-count.js'
+import { workerConfig } from './worker-config.js'
 import { WorkerPool } from './worker-pool.js'
 
 const workerMain = fileURLToPath(new URL('./worker-main.js', import.meta.url))
@@ -65,7 +66,7 @@ export async function startRouterPrimary(settings: RouterSettings): Promise<Runn
   const pool: WorkerPool = new WorkerPool({
     size,
     exec: workerMain,
-    startMessage: () => ({ kind: 'switchyard:start', settings, config, adminUrl, snapshot: model?.snapshot() }),
+    startMessage: () => ({ kind: 'switchyard:start', settings, config: workerConfig(config, size), adminUrl, snapshot: model?.snapshot() }),
     onApplied: () => reporter.applied(),
     log
   })

@@ -6,6 +6,7 @@ import {
   grpcStatusOfError,
   grpcStatusOfHttp,
   httpEquivalentOfGrpc,
+  isGrpcServerFailure,
   isGrpcContentType,
   parseGrpcStatus,
   parseGrpcTimeout
@@ -13,30 +14,31 @@ import {
 
 void t.test('status names and their HTTP equivalents (grpc-gateway), codes beyond the spec', (t) => {
   t.equal(GRPC_STATUS_NAMES.length, 17)
-  const cases: [number, string, number][] = [
-    [0, 'OK', 200],
-    [1, 'CANCELLED', 499],
-    [2, 'UNKNOWN', 500],
-    [3, 'INVALID_ARGUMENT', 400],
-    [4, 'DEADLINE_EXCEEDED', 504],
-    [5, 'NOT_FOUND', 404],
-    [6, 'ALREADY_EXISTS', 409],
-    [7, 'PERMISSION_DENIED', 403],
-    [8, 'RESOURCE_EXHAUSTED', 429],
-    [9, 'FAILED_PRECONDITION', 400],
-    [10, 'ABORTED', 409],
-    [11, 'OUT_OF_RANGE', 400],
-    [12, 'UNIMPLEMENTED', 501],
-    [13, 'INTERNAL', 500],
-    [14, 'UNAVAILABLE', 503],
-    [15, 'DATA_LOSS', 500],
-    [16, 'UNAUTHENTICATED', 401],
-    [17, '17', 500],
-    [99, '99', 500]
+  const cases: [number, string, number, boolean][] = [
+    [0, 'OK', 200, false],
+    [1, 'CANCELLED', 499, false],
+    [2, 'UNKNOWN', 500, true],
+    [3, 'INVALID_ARGUMENT', 400, false],
+    [4, 'DEADLINE_EXCEEDED', 504, true],
+    [5, 'NOT_FOUND', 404, false],
+    [6, 'ALREADY_EXISTS', 409, false],
+    [7, 'PERMISSION_DENIED', 403, false],
+    [8, 'RESOURCE_EXHAUSTED', 429, false],
+    [9, 'FAILED_PRECONDITION', 400, false],
+    [10, 'ABORTED', 409, false],
+    [11, 'OUT_OF_RANGE', 400, false],
+    [12, 'UNIMPLEMENTED', 501, false],
+    [13, 'INTERNAL', 500, true],
+    [14, 'UNAVAILABLE', 503, true],
+    [15, 'DATA_LOSS', 500, true],
+    [16, 'UNAUTHENTICATED', 401, false],
+    [17, '17', 500, true],
+    [99, '99', 500, true]
   ]
-  for (const [code, name, http] of cases) {
+  for (const [code, name, http, serverFailure] of cases) {
     t.equal(grpcStatusName(code), name, `name of ${code}`)
     t.equal(httpEquivalentOfGrpc(code), http, `HTTP equivalent of ${code}`)
+    t.equal(isGrpcServerFailure(code), serverFailure, `${code} counts against the instance`)
   }
   t.end()
 })

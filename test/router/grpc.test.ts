@@ -276,3 +276,40 @@ void t.test('retries only where gRPC allows: a refused connection yes, a stream 
   t.match(broken.details, /^UPSTREAM_RESET: /)
   t.equal(hits, 1, 'not retried after the head went out')
 })
+
+/** An instance that answers every call with HTTP 200 and a trailers-only grpc-status (a gRPC server failing in the way gRPC servers fail). */
+async function failingInstance(t: Test, grpcStatus: number): Promise<{ port: number; hits: () => number }> {
+  let hits = 0
+  const server = createServer()
+  server.on('stream', (stream: ServerHttp2Stream) => {
+    hits++
+    stream.on('error', () => {})
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatus), 'grpc-message': 'failing on purpose' }, { endStream: true })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  return { port: (server.address() as AddressInfo).port, hits: () => hits }
+}
+
+void t.test('outlier detection judges a gRPC call by its grpc-status, not its HTTP 200', async (t) => {
+  const mesh = await grpcMesh(t, { outlierDetection: { consecutiveFailures: 3 } })
+  await greeter(t, mesh, 'v1')
+  const unavailable = await failingInstance(t, UNAVAILABLE)
+  await registerInstance(mesh, 'greeter', 'v1', unavailable.port)
+  const greeterClient = client(t, mesh)
+  for (let index = 0; index < 200 && unavailable.hits() < 3; index++) await hello(greeterClient, { name: 'o' })
+  t.equal(unavailable.hits(), 3, 'three UNAVAILABLE answers reached it')
+  t.equal(metric(await scrape(mesh.adminUrl), 'switchyard_ejections_total', { service: 'greeter', version: 'v1' }), 1, 'then it was ejected')
+  for (let index = 0; index < 20; index++) t.equal((await hello(greeterClient, { name: 'o' })).code, 0, 'the healthy instance answers every call')
+  t.equal(unavailable.hits(), 3, 'no call reached the ejected instance')
+
+  // UNIMPLEMENTED is the caller's mistake, not the instance's: never an ejection.
+  const mesh2 = await grpcMesh(t, { outlierDetection: { consecutiveFailures: 3 } })
+  await greeter(t, mesh2, 'v1')
+  const unimplemented = await failingInstance(t, 12)
+  await registerInstance(mesh2, 'greeter', 'v1', unimplemented.port)
+  const client2 = client(t, mesh2)
+  for (let index = 0; index < 200 && unimplemented.hits() < 6; index++) await hello(client2, { name: 'o' })
+  t.equal(unimplemented.hits(), 6)
+  t.equal(metric(await scrape(mesh2.adminUrl), 'switchyard_ejections_total', { service: 'greeter', version: 'v1' }), 0, 'UNIMPLEMENTED ejects nobody')
+})

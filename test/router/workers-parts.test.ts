@@ -3,13 +3,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { ConfigError } from '../../core/config.js'
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
 import { emptyCounters } from '../../core/signals/counters.js'
-import { parseRouterSettings } from '../../router/config.js'
+import { parseProxyConfig, parseRouterSettings } from '../../router/config.js'
 import type { ToPrimary } from '../../router/workers/messages.js'
 import { mergeMetrics, retained } from '../../router/workers/metrics-merge.js'
 import { PrimaryChannel } from '../../router/workers/primary-link.js'
 import { restartDelayMs } from '../../router/workers/restart-delay.js'
 import { mergeRoutes, type RoutesView } from '../../router/workers/routes-merge.js'
 import { addSignalCounters, requestsIn } from '../../router/workers/signal-totals.js'
+import { workerConfig } from '../../router/workers/worker-config.js'
 import { workerCount } from '../../router/workers/worker-count.js'
 import { metric } from '../helpers/prometheus.js'
 
@@ -42,6 +43,21 @@ void t.test('--workers: a count or auto, 1 when not given', (t) => {
       t.match((error as ConfigError).problems[0], /^--workers: /, `${bad} is named`)
     }
   }
+  t.end()
+})
+
+void t.test("upgrades.maxConnections is the router's: each worker takes its share, rounded up", (t) => {
+  const config = parseProxyConfig({ upgrades: { maxConnections: 10_001, idleTimeoutMs: 5_000 } }, 'test')
+  const cases: [number, number][] = [
+    [1, 10_001],
+    [2, 5_001],
+    [3, 3_334],
+    [16, 626]
+  ]
+  for (const [workers, expected] of cases) t.equal(workerConfig(config, workers).upgrades.maxConnections, expected, `${workers} workers`)
+  t.equal(workerConfig(config, 2).upgrades.idleTimeoutMs, 5_000, 'the rest as written')
+  t.equal(workerConfig(parseProxyConfig({ upgrades: { maxConnections: 0 } }, 'test'), 4).upgrades.maxConnections, 0, 'no upgrades stays no upgrades')
+  t.equal(config.upgrades.maxConnections, 10_001, 'the config itself untouched')
   t.end()
 })
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Pool } from 'undici'
+import WebSocket, { WebSocketServer } from 'ws'
 import { get } from '../helpers/http.js'
 import { runCli } from '../helpers/processes.js'
 import { metric, scrape } from '../helpers/prometheus.js'
@@ -111,3 +112,41 @@ void t.test(
     t.equal(reported.routers[0].appliedRevision, reg.registry.revision, 'the report names the revision both workers applied')
   }
 )
+
+/** A WebSocket to the router: open, or the status of its refusal. */
+function openSocket(url: string): Promise<{ socket: WebSocket } | { refused: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/api/socket`)
+    socket.once('open', () => resolve({ socket }))
+    socket.once('unexpected-response', (_request, response) => {
+      response.resume()
+      resolve({ refused: response.statusCode ?? 0 })
+      socket.terminate()
+    })
+    socket.once('error', reject)
+  })
+}
+
+void t.test("upgrades.maxConnections is the router's: two workers hold 4 between them, not 4 each", async (t) => {
+  const { reg, upstreams, revision } = await meshOf(t, { v1: 100, v2: 0 })
+  for (const upstream of upstreams) {
+    const wss = new WebSocketServer({ server: upstream.server })
+    t.teardown(() => {
+      for (const socket of wss.clients) socket.terminate()
+      wss.close()
+    })
+  }
+  const router = await routerOf(t, reg, revision, { upgrades: { maxConnections: 4 } })
+  // One after another: round-robin hands them to the workers in turn, 4 tries each.
+  const outcomes = []
+  for (let index = 0; index < 8; index++) outcomes.push(await openSocket(router.proxyUrl))
+  const open = outcomes.flatMap((outcome) => ('socket' in outcome ? [outcome.socket] : []))
+  t.equal(open.length, 4, 'four open')
+  t.same(
+    outcomes.flatMap((outcome) => ('refused' in outcome ? [outcome.refused] : [])),
+    [503, 503, 503, 503],
+    'the others refused with 503 UPGRADE_LIMIT_REACHED'
+  )
+  t.equal(metric(await scrape(router.adminUrl), 'switchyard_upgraded_connections', { service: 'api', version: 'v1' }), 4, 'summed over the workers')
+  for (const socket of open) socket.terminate()
+})
