@@ -24,6 +24,7 @@ import type { BenchContext, ScenarioResult, Table } from './scenario.js'
  * with the workers instead.
  */
 const CONNECTIONS = 64
+const HALF_RATE = '1 process, half the rate'
 
 interface Configuration {
   name: string
@@ -115,7 +116,7 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
     }
 
     const rounds: WorkersRound[] = []
-    const measure = async (router: RunningRouter, phase: WorkersRound['phase'], round: number, seconds: number, record: boolean, rate?: number) => {
+    const measure = async (router: RunningRouter, phase: WorkersRound['phase'], round: number, seconds: number, record: boolean, rate?: number, as = router.configuration.name) => {
       const hitsBefore = await Promise.all([hitsOf(v1.port), hitsOf(v2.port)])
       const workersBefore = await workerRequests(router)
       const cpuBefore = treeCpuSeconds(router.child.pid)
@@ -137,7 +138,7 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
       rounds.push({
         phase,
         round,
-        configuration: router.configuration.name,
+        configuration: as,
         load,
         cpuSeconds,
         primaryCpuShare: router.configuration.workers > 1 && cpuSeconds > 0 ? primarySeconds / cpuSeconds : null,
@@ -149,7 +150,7 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
       const last = rounds[rounds.length - 1] as WorkersRound
       progress(
         name,
-        `${phase} round ${round} ${router.configuration.name}: ${integer(load.rps)} req/s, ${integer(last.requestsPerCpuSecond)} req per CPU-second ` +
+        `${phase} round ${round} ${as}: ${integer(load.rps)} req/s, ${integer(last.requestsPerCpuSecond)} req per CPU-second ` +
           `(${fixed((cpuSeconds / elapsed) * 100, 0)}% of a core), p99 ${fixed(load.latencyMs.p99)} ms, ${load.errors + load.non2xx} errors` +
           (last.busiestWorkerShare === null ? '' : `, busiest worker ${fixed(last.busiestWorkerShare * 100, 0)}%`)
       )
@@ -166,7 +167,13 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
     const fixedRounds = context.quick ? 1 : 3
     const fixedSeconds = context.quick ? 1 : 3
     progress(name, `fixed rate: ${rate} req/s for every configuration`)
-    for (let round = 1; round <= fixedRounds; round++) for (const router of routers) await measure(router, 'fixed-rate', round, fixedSeconds, true, rate)
+    // Each of two workers sees half the rate: the single process at that rate tells how much
+    // of the workers' cost per request is only a process doing less per wake-up.
+    const single = routers.find((router) => router.configuration.workers === 1)
+    for (let round = 1; round <= fixedRounds; round++) {
+      for (const router of routers) await measure(router, 'fixed-rate', round, fixedSeconds, true, rate)
+      if (single) await measure(single, 'fixed-rate', round, fixedSeconds, true, Math.round(rate / 2), HALF_RATE)
+    }
 
     // How new connections spread over the workers (a connection stays on its worker for its
     // life): CONNECTIONS clients connecting at once, and one after another on an idle router
@@ -203,12 +210,9 @@ export async function workersScenario(context: BenchContext): Promise<ScenarioRe
         rounds.filter((round) => round.phase === 'saturation')
       )
     )
-    const atRate = routers.map((router) =>
-      summarize(
-        router,
-        rounds.filter((round) => round.phase === 'fixed-rate')
-      )
-    )
+    const fixedRateRounds = rounds.filter((round) => round.phase === 'fixed-rate')
+    const atRate = routers.map((router) => summarize(router, fixedRateRounds))
+    if (single) atRate.push(summarize(single, fixedRateRounds, HALF_RATE))
     return {
       name,
       notes: [
@@ -253,14 +257,14 @@ interface WorkersSummary {
   peakRssMiB: number
 }
 
-function summarize(router: RunningRouter, rounds: readonly WorkersRound[]): WorkersSummary {
-  const mine = rounds.filter((round) => round.configuration === router.configuration.name)
+function summarize(router: RunningRouter, rounds: readonly WorkersRound[], name = router.configuration.name): WorkersSummary {
+  const mine = rounds.filter((round) => round.configuration === name)
   const values = (pick: (round: WorkersRound) => number | null) => mine.map(pick).filter((value): value is number => value !== null)
   const primary = values((round) => round.primaryCpuShare)
   const busiest = values((round) => round.busiestWorkerShare)
   return {
-    configuration: router.configuration.name,
-    label: router.configuration.label,
+    configuration: name,
+    label: name === HALF_RATE ? 'the single process at half the rate: the load each of two workers sees' : router.configuration.label,
     rps: median(mine.map((round) => round.load.rps)),
     rpsSpread: spread(mine.map((round) => round.load.rps)),
     p99: median(mine.map((round) => round.load.latencyMs.p99)),
@@ -324,7 +328,10 @@ function fixedRateTable(summaries: readonly WorkersSummary[], rate: number, roun
       times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
       summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
       summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`
-    ])
+    ]),
+    notes: [
+      `${HALF_RATE}: the single process at ${Math.round(rate / 2)} req/s, what each of two workers sees; its ratio close to the workers' says their extra CPU per request is a process doing less per wake-up, not the workers' machinery`
+    ]
   }
 }
 
