@@ -255,6 +255,7 @@ export async function runLocalStack(options: LocalStackOptions): Promise<void> {
           ['router', routerUrl, 'curl localhost:' + routerPort.value + '/api/hello'],
           ['router admin', `http://127.0.0.1:${adminPort.value}`, '/routes /metrics /readyz /healthz'],
           ['registry', registryUrl, '/v1/services /v1/watch /metrics'],
+          ['console', `${registryUrl}/console/`, 'sign in with the admin token below'],
           ['api v1.3', `(${apiV13} instances)`, 'weight 100'],
           ['api v1.4', `(${apiV14} instances)`, 'weight 0: curl -H "x-switchyard-version: v1.4" ...'],
           ['message router', messageRouterUrl, `orders: curl -X POST ${routerUrl}/orders`]

@@ -384,7 +384,13 @@ export class Registry {
     await this.write(() => {
       const current = this.rollouts.get(service)
       if (!current) throw new SwitchyardError('ROLLOUT_NOT_FOUND', `${service} has no rollout`)
-      const drafted = this.rolloutChanges(commandRollout(current, command, actor, this.clock()), actor)
+      const transition = commandRollout(current, command, actor, this.clock())
+      // Already in effect: nothing to write, the rollout as it is.
+      if (!transition) {
+        state = current
+        return []
+      }
+      const drafted = this.rolloutChanges(transition, actor)
       state = drafted.state
       return drafted.changes
     })

@@ -196,13 +196,19 @@ export function tickRollout(state: RolloutState, input: TickInput): Transition |
   }
 }
 
-/** An operator's command. Throws ROLLOUT_NOT_ACTIVE on a finished rollout. */
-export function commandRollout(state: RolloutState, command: RolloutCommand, actor: string, now: number): Transition {
+/**
+ * An operator's command. Throws ROLLOUT_NOT_ACTIVE on a finished rollout. Undefined: the
+ * command is in effect already (pause on a paused rollout keeps the first reason, which
+ * says why it stopped; resume on a progressing one leaves its step's clock running), as
+ * Argo Rollouts' pause and resume are idempotent.
+ */
+export function commandRollout(state: RolloutState, command: RolloutCommand, actor: string, now: number): Transition | undefined {
   if (!isActive(state)) throw new SwitchyardError('ROLLOUT_NOT_ACTIVE', `the rollout of ${state.service} is ${state.phase}; start a new one`)
   switch (command) {
     case 'pause':
-      return pause(state, now, `paused by ${actor}`)
+      return state.phase === 'paused' ? undefined : pause(state, now, `paused by ${actor}`)
     case 'resume': {
+      if (state.phase === 'progressing') return undefined
       // The step starts over with its own weights, whatever was set while paused.
       const weight = state.canaryWeight
       return {

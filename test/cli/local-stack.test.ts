@@ -28,6 +28,11 @@ void t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean st
   await stack.waitForOutput('Press Ctrl-C', 60_000)
   t.match(stack.output(), /registry\s+ready on/)
   t.match(stack.output(), /export SWITCHYARD_REGISTRY_URL=\S+ SWITCHYARD_TOKEN=\S{20,}/, 'prints the generated admin token')
+  const consoleUrl = /console\s+(http:\S+\/console\/)/.exec(stack.output())?.[1]
+  t.ok(consoleUrl, 'prints the console address')
+  const consolePage = await request(consoleUrl as string)
+  t.equal(consolePage.statusCode, 200, 'which serves the console')
+  await consolePage.body.dump()
   const base = `http://127.0.0.1:${env.SWITCHYARD_ROUTER_PORT}`
   for (let i = 0; i < 10; i++) {
     const answer = await request(`${base}/api/hello`)

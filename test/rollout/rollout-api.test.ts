@@ -164,7 +164,11 @@ void t.test('notify: every state change is POSTed, retried when the hook fails, 
   const notify = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hooks/rollouts?secret=s3cr3t`
   const started = await reg.call('POST', '/v1/services/api/rollout', { token: 'operator', body: { canary: 'v2', notify } })
   t.equal(started.status, 201)
-  await reg.call('POST', '/v1/services/api/rollout/pause', { token: 'operator' })
+  const paused = await reg.call('POST', '/v1/services/api/rollout/pause', { token: 'operator' })
+  // Pause is idempotent: a second one answers the rollout as it is, and nobody is told again.
+  const pausedAgain = await reg.call('POST', '/v1/services/api/rollout/pause', { token: 'admin' })
+  t.equal(pausedAgain.status, 200)
+  t.same([pausedAgain.json.phase, pausedAgain.json.reason, pausedAgain.json.updatedAt], [paused.json.phase, paused.json.reason, paused.json.updatedAt], 'the first reason stays')
   await reg.call('POST', '/v1/services/api/rollout/promote', { token: 'operator' })
   await waitFor(() => (received.length >= 3 ? true : undefined), 'three notifications')
   t.same(

@@ -18,6 +18,13 @@ import type { VersionFigures } from '../../../core/signals/figures.js'
 import { FakeClock } from '../../helpers/fake-clock.js'
 import { figuresFor, type Traffic } from '../../helpers/signal-fixtures.js'
 
+/** A command that changes the rollout (commandRollout answers undefined when it is in effect already). */
+function command(state: RolloutState, name: RolloutCommand, actor: string, now: number): Transition {
+  const transition = commandRollout(state, name, actor, now)
+  if (!transition) throw new Error(`${name} changed nothing`)
+  return transition
+}
+
 const T0 = Date.UTC(2026, 0, 1)
 
 function specOf(request: Partial<RolloutRequest> = {}): RolloutSpec {
@@ -339,10 +346,13 @@ void t.test('commands: pause, resume, abort, promote', (t) => {
   const progressing = run.state
   t.same([progressing.stepIndex, progressing.canaryWeight, progressing.windowStartedAt], [1, 5, T0 + 60_000])
 
-  const paused = commandRollout(progressing, 'pause', 'alice', now)
+  const paused = command(progressing, 'pause', 'alice', now)
   t.same([paused.event, paused.weights, paused.state.phase, paused.state.reason, paused.state.windowStartedAt], ['paused', undefined, 'paused', 'paused by alice', null])
 
-  const resumed = commandRollout(paused.state, 'resume', 'bob', now + 1_000)
+  t.equal(commandRollout(paused.state, 'pause', 'dave', now + 500), undefined, 'pausing a paused rollout changes nothing: the first reason stays')
+  t.equal(commandRollout(progressing, 'resume', 'dave', now + 500), undefined, "resuming a progressing rollout changes nothing: its step's clock runs on")
+
+  const resumed = command(paused.state, 'resume', 'bob', now + 1_000)
   t.strictSame(resumed.weights, { 'v1.3': 95, 'v1.4': 5 }, 'the step writes its own weights again')
   t.same(
     [resumed.event, resumed.state.phase, resumed.state.reason, resumed.state.stepStartedAt, resumed.state.windowStartedAt, resumed.state.awaitingRevision, resumed.state.lastCheck],
@@ -355,12 +365,12 @@ void t.test('commands: pause, resume, abort, promote', (t) => {
     ['promote', progressing, 'promoted', 'promoted by carol', 100, { 'v1.3': 0, 'v1.4': 100 }],
     ['promote', paused.state, 'promoted', 'promoted by carol', 100, { 'v1.3': 0, 'v1.4': 100 }]
   ]
-  for (const [command, state, phase, reason, canaryWeight, weights] of cases) {
-    const done = commandRollout(state, command, 'carol', now)
+  for (const [name, state, phase, reason, canaryWeight, weights] of cases) {
+    const done = command(state, name, 'carol', now)
     t.same(
       [done.event, done.state.phase, done.state.reason, done.state.canaryWeight, done.weights, done.state.awaitingRevision, done.state.windowStartedAt, done.state.updatedAt],
       [phase, phase, reason, canaryWeight, weights, null, null, now],
-      `${command} a ${state.phase} rollout`
+      `${name} a ${state.phase} rollout`
     )
     t.equal(isActive(done.state), false)
   }
@@ -369,11 +379,7 @@ void t.test('commands: pause, resume, abort, promote', (t) => {
 
 void t.test('commands on a finished rollout: ROLLOUT_NOT_ACTIVE', (t) => {
   const progressing = new Run(specOf()).state
-  const finished: RolloutState[] = [
-    commandRollout(progressing, 'abort', 'alice', T0).state,
-    commandRollout(progressing, 'promote', 'alice', T0).state,
-    { ...progressing, phase: 'rolled-back' }
-  ]
+  const finished: RolloutState[] = [command(progressing, 'abort', 'alice', T0).state, command(progressing, 'promote', 'alice', T0).state, { ...progressing, phase: 'rolled-back' }]
   for (const state of finished) {
     for (const command of ['pause', 'resume', 'abort', 'promote'] as const) {
       t.throws(
@@ -402,7 +408,7 @@ void t.test('restartWindow: a progressing step waits for the routers again and c
   t.equal(restarted.reason, 'step 1 (1%) passed (all checks passed on 1000 requests); step 2 of 5: v1.4 at 5% (registry restarted: step 2 window restarted)')
   t.equal(tickRollout(restarted, { now: T0 + 96_000, routersBehind: 1 }), undefined)
   t.same(tickRollout(restarted, { now: T0 + 97_000, routersBehind: 0 })?.state.windowStartedAt, T0 + 97_000)
-  const paused = commandRollout(run.state, 'pause', 'alice', T0 + 95_000).state
+  const paused = command(run.state, 'pause', 'alice', T0 + 95_000).state
   t.equal(restartWindow(paused, 42, T0 + 96_000), paused, 'a paused rollout stays as it was')
   t.end()
 })
