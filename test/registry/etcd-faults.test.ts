@@ -13,19 +13,13 @@ import { call } from '../helpers/http.js'
 import { startLoad } from '../helpers/load.js'
 import { cliPath, freePort, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { fileURLToPath } from 'node:url'
+import { waitFor as pollUntil } from '../helpers/registry-harness.js'
 
 const TOKEN = 'etcd-faults-admin-token-0123456789'
 const apiMain = fileURLToPath(new URL('../../dist/sample-services/api/main.js', import.meta.url))
 
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+/** The harness's poll with the subject first, as these tests read best; every 50 ms (each look is an HTTP call to a process). */
+const waitFor = <T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => pollUntil(check, what, timeoutMs, 50)
 
 interface Replica {
   url: string

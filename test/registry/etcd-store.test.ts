@@ -14,6 +14,7 @@ import { EtcdClientPort } from '../../registry/store/etcd/etcd-client-port.js'
 import { EtcdStore } from '../../registry/store/etcd/etcd-store.js'
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js'
 import { FakeClock } from '../helpers/fake-clock.js'
+import { waitFor as pollUntil } from '../helpers/registry-harness.js'
 
 interface Replica {
   registry: Registry
@@ -22,15 +23,8 @@ interface Replica {
   close(): Promise<void>
 }
 
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
+/** The harness's poll with the subject first, as these tests read best. */
+const waitFor = <T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> => pollUntil(check, what, timeoutMs, 20)
 
 let cluster: EtcdCluster
 t.before(async () => {

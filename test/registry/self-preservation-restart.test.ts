@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { call } from '../helpers/http.js'
 import { startLocalStack, type LocalStack } from '../helpers/local-stack.js'
+import { waitFor as pollUntil } from '../helpers/registry-harness.js'
 
 const TOKEN = 'self-preservation-restart-token-0123456789'
 const LEASE_SECONDS = 4
@@ -30,15 +31,7 @@ function descendants(pid: number): number[] {
   return children.flatMap((child) => [...descendants(child), child])
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> => pollUntil(check, what, timeoutMs, 100)
 
 async function instanceIds(stack: LocalStack): Promise<string[]> {
   const answer = await call('GET', `${stack.env.SWITCHYARD_REGISTRY_URL}/v1/services`, { token: TOKEN })

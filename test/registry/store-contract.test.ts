@@ -16,6 +16,7 @@ import type { AnyRegistryStore } from '../../registry/store/registry-store.js'
 import { EtcdClientPort } from '../../registry/store/etcd/etcd-client-port.js'
 import { EtcdStore } from '../../registry/store/etcd/etcd-store.js'
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js'
+import { waitFor as pollUntil } from '../helpers/registry-harness.js'
 
 interface StoreKind {
   name: string
@@ -65,12 +66,8 @@ const kinds: StoreKind[] = [
   }
 ]
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+const waitFor = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  await pollUntil(async () => ((await check()) ? true : undefined), what, timeoutMs, 20)
 }
 
 for (const kind of kinds) {
