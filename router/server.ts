@@ -57,6 +57,7 @@ export async function startRouter(settings: RouterSettings, config?: ProxyConfig
     keepAliveMs: proxyConfig.upstream.keepAliveMs,
     connections: proxyConfig.upstream.connectionsPerInstance
   })
+  primary?.shareEjections(catalog)
   const tunnels = new UpgradeTunnels(proxyConfig.upgrades, metrics)
   let connected = false
   // One endpoint list for the watch and the reports: when one finds a replica down, both move on.

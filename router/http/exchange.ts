@@ -438,6 +438,7 @@ export class Exchange {
     const { plan, settings } = this
     const versionEndpoints = plan.version.endpoints
     if (!recordFailure(endpoint, versionEndpoints, settings.clock(), settings.outlier)) return
+    endpoint.ejected()
     settings.metrics.ejections.inc({ service: plan.route.name, version: plan.version.name })
     // The request that tipped it over, so that the line joins its trace.
     const trace = plan.serverSpan?.spanContext()

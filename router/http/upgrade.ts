@@ -361,6 +361,7 @@ class UpgradeHandshake {
   private noteFailure(endpoint: Endpoint): void {
     const { settings, routed } = this
     if (recordFailure(endpoint, routed.version.endpoints, settings.clock(), settings.config.outlierDetection)) {
+      endpoint.ejected()
       settings.metrics.ejections.inc({ service: routed.route.name, version: routed.version.name })
     }
   }

@@ -10,6 +10,13 @@ export interface PoolSettings {
   connections: number
 }
 
+/** An ejection as the other workers of a router adopt it: the endpoint's key and its outlier state (Date.now-based: the same clock in every process). */
+export interface SharedEjection {
+  key: string
+  ejectedUntil: number
+  ejections: number
+}
+
 /** No HTTP/2 connection within connectTimeoutMs: coded as undici's connect timeout, so that upstream-error.ts words it the same. */
 class ConnectTimeout extends Error {
   readonly code = 'UND_ERR_CONNECT_TIMEOUT'
@@ -30,17 +37,39 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
   lastEjectionEnd = 0
   readonly address: string
   readonly origin: string
+  /** the instance as the catalog knows it (the same in every worker of a router) */
+  readonly key: string
   private connections: Pool | undefined
   private session: ClientHttp2Session | undefined
   private closed = false
 
   constructor(
     readonly instance: InstanceRecord,
-    private readonly settings: PoolSettings
+    private readonly settings: PoolSettings,
+    /** told when outlier detection ejects this endpoint here (the catalog passes it on to the router's other workers) */
+    private readonly onEjected: (endpoint: Endpoint) => void = ignore
   ) {
+    this.key = endpointKey(instance)
     const host = instance.host.includes(':') && !instance.host.startsWith('[') ? `[${instance.host}]` : instance.host
     this.address = `${host}:${instance.port}`
     this.origin = `http://${this.address}`
+  }
+
+  /** Outlier detection ejected it (recordFailure said so): the router's other workers keep it out too. */
+  ejected(): void {
+    this.onEjected(this)
+  }
+
+  /**
+   * Another worker of the router ejected this instance: it stays out here as long, as an
+   * Envoy router's ejection holds for all its threads. Never shortens one of its own.
+   */
+  adopt(ejection: SharedEjection): void {
+    if (ejection.ejectedUntil <= this.ejectedUntil) return
+    this.ejectedUntil = ejection.ejectedUntil
+    this.lastEjectionEnd = ejection.ejectedUntil
+    this.ejections = Math.max(this.ejections, ejection.ejections)
+    this.consecutiveFailures = 0
   }
 
   /** Created on first use: a table of 30,000 instances must not cost 30,000 pools up front. */
@@ -106,8 +135,19 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
 /** Endpoints by instance: reused while an instance stays the same, retired when it goes. */
 export class EndpointCatalog {
   private readonly endpoints = new Map<string, Endpoint>()
+  /** set by a worker of a router with --workers: its ejections go to the others */
+  onEjected: (ejection: SharedEjection) => void = ignore
 
   constructor(private readonly settings: PoolSettings) {}
+
+  private readonly announce = (endpoint: Endpoint): void => {
+    this.onEjected({ key: endpoint.key, ejectedUntil: endpoint.ejectedUntil, ejections: endpoint.ejections })
+  }
+
+  /** Another worker's ejection; an instance this worker has no endpoint for (not in its table yet, or gone) is left alone. */
+  adopt(ejection: SharedEjection): void {
+    this.endpoints.get(ejection.key)?.adopt(ejection)
+  }
 
   get size(): number {
     return this.endpoints.size
@@ -117,7 +157,7 @@ export class EndpointCatalog {
     const key = endpointKey(instance)
     let endpoint = this.endpoints.get(key)
     if (!endpoint) {
-      endpoint = new Endpoint(instance, this.settings)
+      endpoint = new Endpoint(instance, this.settings, this.announce)
       this.endpoints.set(key, endpoint)
     }
     return endpoint
@@ -125,8 +165,7 @@ export class EndpointCatalog {
 
   /** Stops sending to an endpoint; requests already on it finish before its pool closes. */
   retire(endpoint: Endpoint): void {
-    const key = endpointKey(endpoint.instance)
-    if (this.endpoints.get(key) === endpoint) this.endpoints.delete(key)
+    if (this.endpoints.get(endpoint.key) === endpoint) this.endpoints.delete(endpoint.key)
     endpoint.close().catch(() => {})
   }
 

@@ -1,6 +1,7 @@
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
 import type { VersionCounters } from '../../core/signals/counters.js'
 import type { ProxyConfig, RouterSettings } from '../config.js'
+import type { SharedEjection } from '../upstream/endpoint.js'
 
 /**
  * What a router's primary and its workers tell each other over the cluster IPC channel
@@ -22,6 +23,8 @@ export type ToWorker =
   | { kind: 'switchyard:ask'; id: number; question: Question }
   /** SIGTERM reached the primary: stop accepting, drain, exit */
   | { kind: 'switchyard:drain' }
+  /** another worker's outlier detection ejected an instance: keep it out here too */
+  | { kind: 'switchyard:ejected'; ejection: SharedEjection }
 
 export type Question = 'routes' | 'metrics'
 
@@ -34,6 +37,8 @@ export type ToPrimary =
   /** what it applied (ready: it has a table) and counted: at once after each new table, then every report interval */
   | { kind: 'switchyard:report'; appliedRevision: number; ready: boolean; counters: SignalCounters }
   | { kind: 'switchyard:answer'; id: number; body: unknown }
+  /** its outlier detection ejected an instance: the primary passes it to the other workers */
+  | { kind: 'switchyard:ejected'; ejection: SharedEjection }
 
 export function isToWorker(message: unknown): message is ToWorker {
   return isOurs(message)

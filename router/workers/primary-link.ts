@@ -1,5 +1,6 @@
 import type { RegistryChange, RegistrySnapshot } from '../../core/registry-events.js'
 import type { WatchHandlers } from '../../registry/client/watch-client.js'
+import type { EndpointCatalog, SharedEjection } from '../upstream/endpoint.js'
 import type { SignalCounters, ToPrimary } from './messages.js'
 
 /** What the router's signal reporter does, as a worker's stand-in for it does it too. */
@@ -24,6 +25,8 @@ export interface PrimaryLink {
   adminUrl: string
   /** tells the primary, instead of the registry, what this worker applied and counted */
   reporter(source: { counters: () => SignalCounters; appliedRevision: () => number }): Reporter
+  /** this worker's ejections go to the router's other workers, and theirs come to `catalog` */
+  shareEjections(catalog: EndpointCatalog): void
 }
 
 type Delivery = { snapshot: RegistrySnapshot } | { change: RegistryChange }
@@ -36,6 +39,7 @@ export class PrimaryChannel implements PrimaryLink {
   private handlers: WatchHandlers | undefined
   private readonly pending: Delivery[] = []
   private flowing = false
+  private catalog: EndpointCatalog | undefined
 
   constructor(
     readonly adminUrl: string,
@@ -63,6 +67,16 @@ export class PrimaryChannel implements PrimaryLink {
 
   reporter(source: { counters: () => SignalCounters; appliedRevision: () => number }): Reporter {
     return new PrimaryReporter(source, this.reportIntervalMs, this.send)
+  }
+
+  shareEjections(catalog: EndpointCatalog): void {
+    this.catalog = catalog
+    catalog.onEjected = (ejection) => this.send({ kind: 'switchyard:ejected', ejection })
+  }
+
+  /** Another worker's ejection, from the primary. */
+  adoptEjection(ejection: SharedEjection): void {
+    this.catalog?.adopt(ejection)
   }
 
   private hand(delivery: Delivery): void {

@@ -93,6 +93,9 @@ process.on('message', (message: unknown) => {
     case 'switchyard:drain':
       void drain()
       break
+    case 'switchyard:ejected':
+      channel?.adoptEjection(message.ejection)
+      break
   }
 })
 // The primary gone (killed): nobody routes new connections here any more; finish what is under way.

@@ -233,6 +233,11 @@ export class WorkerPool {
         member.counters = message.counters
         this.appliedMayHaveMoved()
         return
+      case 'switchyard:ejected':
+        // One router, one verdict: the others keep the instance out as long (a replacement
+        // worker starts without it and judges for itself, as after a restart).
+        for (const other of this.members()) if (other !== member) this.post(other, { kind: 'switchyard:ejected', ejection: message.ejection })
+        return
       case 'switchyard:answer': {
         const pending = this.questions.get(message.id)
         if (!pending || !pending.waiting.delete(member)) return

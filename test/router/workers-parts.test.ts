@@ -10,6 +10,7 @@ import { PrimaryChannel } from '../../router/workers/primary-link.js'
 import { restartDelayMs } from '../../router/workers/restart-delay.js'
 import { mergeRoutes, type RoutesView } from '../../router/workers/routes-merge.js'
 import { addSignalCounters, requestsIn } from '../../router/workers/signal-totals.js'
+import { EndpointCatalog, type SharedEjection } from '../../router/upstream/endpoint.js'
 import { workerConfig } from '../../router/workers/worker-config.js'
 import { workerCount } from '../../router/workers/worker-count.js'
 import { metric } from '../helpers/prometheus.js'
@@ -59,6 +60,31 @@ void t.test("upgrades.maxConnections is the router's: each worker takes its shar
   t.equal(workerConfig(parseProxyConfig({ upgrades: { maxConnections: 0 } }, 'test'), 4).upgrades.maxConnections, 0, 'no upgrades stays no upgrades')
   t.equal(config.upgrades.maxConnections, 10_001, 'the config itself untouched')
   t.end()
+})
+
+void t.test("ejections: told to the other workers, adopted when they last longer, never shortening this worker's own", async (t) => {
+  const catalog = new EndpointCatalog({ connectTimeoutMs: 1_000, keepAliveMs: 1_000, connections: 1 })
+  const told: SharedEjection[] = []
+  catalog.onEjected = (ejection) => told.push(ejection)
+  const instance = { service: 'api', id: 'a-1', version: 'v1', host: '127.0.0.1', port: 9, status: 'up' as const, metadata: {}, registeredAt: 0, lastHeartbeat: 0 }
+  const endpoint = catalog.endpointFor(instance)
+  endpoint.ejectedUntil = 5_000
+  endpoint.ejections = 1
+  endpoint.ejected()
+  t.same(told, [{ key: 'api/a-1@127.0.0.1:9', ejectedUntil: 5_000, ejections: 1 }], 'its own ejection goes out with the key every worker knows it by')
+  const cases: [string, SharedEjection, number, number][] = [
+    ['longer: adopted', { key: endpoint.key, ejectedUntil: 9_000, ejections: 2 }, 9_000, 2],
+    ['shorter: ignored', { key: endpoint.key, ejectedUntil: 7_000, ejections: 3 }, 9_000, 2],
+    ['another instance: ignored', { key: 'api/b-1@127.0.0.1:10', ejectedUntil: 20_000, ejections: 4 }, 9_000, 2]
+  ]
+  for (const [name, ejection, until, ejections] of cases) {
+    endpoint.consecutiveFailures = 2
+    catalog.adopt(ejection)
+    t.same([endpoint.ejectedUntil, endpoint.ejections], [until, ejections], name)
+  }
+  t.equal(endpoint.lastEjectionEnd, 9_000)
+  t.equal(told.length, 1, 'an adopted ejection is not told again')
+  await catalog.closeAll()
 })
 
 void t.test('restart delay: at once after a long life, then doubling from 100 ms to 10 s', (t) => {

@@ -5,6 +5,7 @@ import { get } from '../helpers/http.js'
 import { runCli } from '../helpers/processes.js'
 import { metric, scrape } from '../helpers/prometheus.js'
 import { TOKENS, waitFor } from '../helpers/registry-harness.js'
+import { startUpstream } from '../helpers/router-harness.js'
 import { freshGet, meshOf, routerOf } from '../helpers/router-workers.js'
 
 /** `total` GETs over `connections` keep-alive connections; the versions that answered, counted. */
@@ -149,4 +150,33 @@ void t.test("upgrades.maxConnections is the router's: two workers hold 4 between
   )
   t.equal(metric(await scrape(router.adminUrl), 'switchyard_upgraded_connections', { service: 'api', version: 'v1' }), 4, 'summed over the workers')
   for (const socket of open) socket.terminate()
+})
+
+void t.test('an ejection holds in every worker: one router, one verdict', async (t) => {
+  const { reg } = await meshOf(t, { v1: 100, v2: 0 })
+  const bad = await startUpstream('v1', 'api-v1-bad', (request, response) => {
+    request.resume()
+    response.statusCode = 500
+    response.end('{}')
+  })
+  t.teardown(() => bad.close())
+  const added = await reg.call('POST', '/v1/services/api/instances', { token: 'registrar', body: { version: 'v1', host: '127.0.0.1', port: bad.port, id: 'api-v1-bad' } })
+  t.ok([200, 201].includes(added.status), added.text)
+  // A weight change after the registration: its revision includes the bad instance.
+  const weights = await reg.call('PUT', '/v1/services/api/weights', { token: 'operator', body: { weights: { v1: 90, v2: 10 } } })
+  const router = await routerOf(t, reg, weights.json.revision as number, { outlierDetection: { consecutiveFailures: 3 } })
+  const v1 = { 'x-switchyard-version': 'v1' }
+  // A connection per request: the primary hands them to the two workers in turn.
+  for (let index = 0; index < 400; index++) {
+    await freshGet(router.proxyUrl, v1)
+    if (metric(await scrape(router.adminUrl), 'switchyard_ejections_total', { service: 'api', version: 'v1' }) >= 1) break
+  }
+  const text = await scrape(router.adminUrl)
+  t.equal(metric(text, 'switchyard_ejections_total', { service: 'api', version: 'v1' }), 1, 'one worker ejected it, once')
+  const hitsAtEjection = bad.hits
+  t.ok(hitsAtEjection >= 3 && hitsAtEjection <= 5, `${hitsAtEjection} failures reached it before the ejection (3 in a row in one worker)`)
+  const statuses = new Set<number>()
+  for (let index = 0; index < 20; index++) statuses.add((await freshGet(router.proxyUrl, v1)).status)
+  t.same([...statuses], [200], 'both workers send every request to the healthy instance')
+  t.equal(bad.hits, hitsAtEjection, 'the other worker never tried the ejected instance again')
 })
