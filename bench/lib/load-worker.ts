@@ -23,10 +23,12 @@ import { performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { summarizeLatencies, type LoadSpec, type LoadSummary } from './load-spec.js'
+import { sendPaced } from './paced-sends.js'
+import { serveTasks, type TaskReply } from './task-channel.js'
 
 const MAX_SAMPLES = 4_000_000
 
-export type WorkerReply = { ok: true; summary: LoadSummary } | { ok: false; error: string }
+export type WorkerReply = TaskReply<LoadSummary>
 
 async function runOne(spec: LoadSpec): Promise<LoadSummary> {
   if (!spec.url || !(spec.durationSeconds > 0) || !(spec.connections > 0)) throw new Error(`bad load spec: ${JSON.stringify(spec)}`)
@@ -38,18 +40,15 @@ async function runPaced(spec: LoadSpec, rate: number): Promise<LoadSummary> {
   const url = new URL(spec.url)
   const pool = new Pool(url.origin, { connections: spec.connections, pipelining: 1, keepAliveTimeout: 10_000 })
   const total = Math.max(1, Math.round(rate * spec.durationSeconds))
-  const interval = 1000 / rate
   const samples = new Float64Array(Math.min(MAX_SAMPLES, total))
   let count = 0
   let ok = 0
   let non2xx = 0
   let errors = 0
   let timeouts = 0
-  let sent = 0
-  const inFlight = new Set<Promise<void>>()
   const path = `${url.pathname}${url.search}`
-  const send = (scheduledAt: number) => {
-    const done = pool
+  const started = await sendPaced(total, rate, (scheduledAt) =>
+    pool
       .request({ path, method: 'GET', headers: spec.headers ?? {}, headersTimeout: 10_000, bodyTimeout: 10_000 })
       .then(async (response) => {
         await response.body.dump()
@@ -65,21 +64,7 @@ async function runPaced(spec: LoadSpec, rate: number): Promise<LoadSummary> {
         errors++
         if (error.code === 'UND_ERR_HEADERS_TIMEOUT' || error.code === 'UND_ERR_BODY_TIMEOUT') timeouts++
       })
-      .finally(() => inFlight.delete(done))
-    inFlight.add(done)
-  }
-  const started = performance.now()
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor((performance.now() - started) / interval) + 1)
-      while (sent < due) send(started + sent++ * interval)
-      if (sent >= total) resolve()
-      else setTimeout(tick, 1)
-    }
-    tick()
-  })
-  // Bounded: requests still unanswered after 10 s count as timeouts (undici's own timeouts).
-  while (inFlight.size > 0) await Promise.race(inFlight)
+  )
   const elapsedSeconds = (performance.now() - started) / 1000
   await pool.close()
   return {
@@ -147,23 +132,7 @@ async function runClosedLoop(spec: LoadSpec): Promise<LoadSummary> {
   }
 }
 
-const send = process.send?.bind(process)
-if (send) {
-  // One load at a time, in the order asked; the parent's exit closes the channel and ends this process.
-  let queue = Promise.resolve()
-  process.on('message', (spec: LoadSpec) => {
-    queue = queue.then(async () => {
-      let reply: WorkerReply
-      try {
-        reply = { ok: true, summary: await runOne(spec) }
-      } catch (error) {
-        reply = { ok: false, error: (error as Error).stack ?? String(error) }
-      }
-      send(reply)
-    })
-  })
-  process.on('disconnect', () => process.exit(0))
-} else {
+if (!serveTasks(runOne)) {
   runOne(JSON.parse(process.argv[2] ?? '{}') as LoadSpec).then(
     (summary) => {
       process.stdout.write(`${JSON.stringify(summary)}\n`)

@@ -17,6 +17,8 @@ import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import type { LatencySummary } from './load-spec.js'
 import { summarizeLatencies } from './load-spec.js'
+import { sendPaced } from './paced-sends.js'
+import { serveTasks, type TaskReply } from './task-channel.js'
 
 const MAX_SAMPLES = 2_000_000
 
@@ -77,7 +79,7 @@ export interface RegistryLoadSummary {
   lateSends: number
 }
 
-export type RegistryLoadReply = { ok: true; summary: RegistryLoadSummary } | { ok: false; error: string }
+export type RegistryLoadReply = TaskReply<RegistryLoadSummary>
 
 function service(naming: InstanceNaming, index: number): string {
   return `${naming.servicePrefix}${index % naming.services}`
@@ -168,19 +170,16 @@ async function register(task: Extract<RegistryLoadTask, { kind: 'register' }>): 
 async function heartbeat(task: Extract<RegistryLoadTask, { kind: 'heartbeat' }>): Promise<RegistryLoadSummary> {
   const dispatchers = pools(task.urls, task.connectionsPerUrl)
   const total = Math.max(1, Math.round(task.rate * task.durationSeconds))
-  const interval = 1000 / task.rate
   const tally = new Tally(total)
   const headers = { authorization: `Bearer ${task.token}` }
-  const inFlight = new Set<Promise<void>>()
-  let sent = 0
   let lateSends = 0
-  const send = (scheduledAt: number) => {
+  const started = await sendPaced(total, task.rate, (scheduledAt, sent) => {
     const index = (task.from + sent) % task.instances
     const replica = index % task.urls.length
     const url = task.urls[replica] as string
     const sentAt = performance.now()
     if (sentAt - scheduledAt > 5) lateSends++
-    const done = (dispatchers[replica] as Pool)
+    return (dispatchers[replica] as Pool)
       .request({ path: `/v1/services/${service(task, index)}/instances/${instanceId(task, index)}/heartbeat`, method: 'PUT', headers, headersTimeout: 10_000, bodyTimeout: 10_000 })
       .then(async (response) => {
         await response.body.dump()
@@ -190,21 +189,8 @@ async function heartbeat(task: Extract<RegistryLoadTask, { kind: 'heartbeat' }>)
       .catch(() => {
         tally.errors++
       })
-      .finally(() => inFlight.delete(done))
-    inFlight.add(done)
-  }
-  const started = performance.now()
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor((performance.now() - started) / interval) + 1)
-      while (sent < due) send(started + sent++ * interval)
-      if (sent >= total) resolve()
-      else setTimeout(tick, 1)
-    }
-    tick()
   })
-  // Bounded: undici's own timeouts end whatever is still unanswered.
-  while (inFlight.size > 0) await Promise.race(inFlight)
+  const sent = total
   const elapsedSeconds = (performance.now() - started) / 1000
   await Promise.all(dispatchers.map((pool) => pool.close()))
   return {
@@ -227,22 +213,7 @@ function run(task: RegistryLoadTask): Promise<RegistryLoadSummary> {
   return task.kind === 'register' ? register(task) : heartbeat(task)
 }
 
-const reply = process.send?.bind(process)
-if (!reply) {
+if (!serveTasks(run)) {
   process.stderr.write('registry load worker: start it with an IPC channel (bench/lib/registry-load.ts)\n')
   process.exit(2)
 }
-let queue = Promise.resolve()
-process.on('message', (task: RegistryLoadTask) => {
-  queue = queue.then(async () => {
-    let answer: RegistryLoadReply
-    try {
-      answer = { ok: true, summary: await run(task) }
-    } catch (error) {
-      answer = { ok: false, error: (error as Error).stack ?? String(error) }
-    }
-    reply(answer)
-  })
-})
-// The benchmark's exit closes the channel and ends this process.
-process.on('disconnect', () => process.exit(0))
