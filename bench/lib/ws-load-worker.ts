@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { summarizeLatencies, type LatencySummary } from './load-spec.js'
+import { serveTasks, type TaskReply } from './task-channel.js'
 
 export type WsCommand =
   | { kind: 'echo'; url: string; connections: number; durationSeconds: number; messageBytes: number }
@@ -56,7 +57,7 @@ export interface CloseSummary {
   seconds: number
 }
 
-export type WsWorkerReply = { ok: true; result: EchoSummary | OpenSummary | CloseSummary } | { ok: false; error: string }
+export type WsWorkerReply = TaskReply<EchoSummary | OpenSummary | CloseSummary>
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 const HANDSHAKE_TIMEOUT_MS = 10_000
@@ -332,23 +333,8 @@ function run(command: WsCommand): Promise<EchoSummary | OpenSummary | CloseSumma
   return closeIdle()
 }
 
-const reply = process.send?.bind(process)
-if (reply) {
-  let queue = Promise.resolve()
-  process.on('message', (command: WsCommand) => {
-    queue = queue.then(async () => {
-      let answer: WsWorkerReply
-      try {
-        answer = { ok: true, result: await run(command) }
-      } catch (error) {
-        answer = { ok: false, error: (error as Error).stack ?? String(error) }
-      }
-      reply(answer)
-    })
-  })
-  // The parent's exit closes the channel: the held connections go with this process.
-  process.on('disconnect', () => process.exit(0))
-} else {
+// The parent's exit closes the channel: the held connections go with this process.
+if (!serveTasks(run)) {
   process.stderr.write('ws-load-worker: started by the websocket scenario (bench/lib/ws-load.ts) with an IPC channel\n')
   process.exit(2)
 }

@@ -19,7 +19,7 @@ export class WsLoadGenerator {
       const pending = this.pending
       this.pending = undefined
       if (!pending) return
-      if (reply.ok) pending.resolve(reply.result)
+      if (reply.ok) pending.resolve(reply.summary)
       else pending.reject(new Error(`the websocket load generator failed: ${reply.error}`))
     })
     void this.child.exited.then((code) => {
