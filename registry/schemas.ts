@@ -65,6 +65,11 @@ export const RouterReportBody = Type.Object(
 
 export const SignalsQuery = Type.Object({ window: Type.Optional(Type.String({ maxLength: 20 })) }, { additionalProperties: false })
 
+export const SignalSeriesQuery = Type.Object(
+  { window: Type.Optional(Type.String({ maxLength: 20 })), step: Type.Optional(Type.String({ maxLength: 20 })) },
+  { additionalProperties: false }
+)
+
 const Percent = Type.Number({ minimum: 0, maximum: 100 })
 
 export const RolloutBody = Type.Object(

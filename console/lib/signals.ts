@@ -65,6 +65,18 @@ export class SignalSeries {
     if (this.points.length > this.capacity) this.points.splice(0, this.points.length - this.capacity)
   }
 
+  /**
+   * The registry's history (GET .../signals/series) put before the live points: only points
+   * older than the first live one, so a poll that answered first is neither repeated nor
+   * put out of order. The newest `capacity` points stay.
+   */
+  prefill(history: readonly SeriesPoint[]): void {
+    const first = this.points[0]?.t ?? Infinity
+    const older = history.filter((point) => point.t < first)
+    this.points = [...older, ...this.points]
+    if (this.points.length > this.capacity) this.points.splice(0, this.points.length - this.capacity)
+  }
+
   versions(): string[] {
     const seen = new Set<string>()
     for (const point of this.points) for (const version of Object.keys(point.versions)) seen.add(version)

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from 'preact/hooks'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { Chart } from '../components/chart.js'
 import { RolloutPanel } from '../components/rollout-panel.js'
 import { colorClass, SplitBar } from '../components/split-bar.js'
@@ -53,6 +53,25 @@ export function ServicePage(props: { name: string }) {
     POLL_MS,
     [props.name]
   )
+
+  // The charts start with the last 5 minutes the registry kept (router reports; a source
+  // without history, Prometheus, answers none), then grow with each poll.
+  useEffect(() => {
+    const controller = new AbortController()
+    api
+      .get<{ points: { at: number; versions: ServiceSignals['versions'] }[] }>(
+        `${path}/signals/series?window=${(SERIES_POINTS * POLL_MS) / 1000}s&step=${POLL_MS / 1000}s`,
+        controller.signal
+      )
+      .then((answer) => {
+        series.current.prefill(answer.points.map((point) => ({ t: point.at / 1000, versions: point.versions })))
+        setSeriesVersion((version) => version + 1)
+      })
+      .catch(() => {
+        // the live points come anyway
+      })
+    return () => controller.abort()
+  }, [props.name])
 
   // Figures: the last 10 s for shares and the table (a version that stops getting its share
   // shows within seconds), the last poll interval for the charts.

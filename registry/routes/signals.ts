@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox'
 import { parseDuration } from '../../core/duration.js'
 import { SwitchyardError } from '../../core/errors.js'
 import type { Registry } from '../registry.js'
-import { ServiceParams, SignalsQuery } from '../schemas.js'
+import { ServiceParams, SignalSeriesQuery, SignalsQuery } from '../schemas.js'
 import type { SignalSource } from '../signals/signal-source.js'
 
 export function signalRoutes(
@@ -27,5 +27,27 @@ export function signalRoutes(
       return source.signals(request.params.service, now - windowMs, now)
     }
   )
+
+  // The figures step by step (the console's charts on opening): at most MAX_POINTS steps of
+  // at least 1 s within the kept window, the last ending now.
+  app.get<{ Params: Static<typeof ServiceParams>; Querystring: Static<typeof SignalSeriesQuery> }>(
+    '/v1/services/:service/signals/series',
+    { config: { permission: 'read' }, schema: { params: ServiceParams, querystring: SignalSeriesQuery } },
+    async (request) => {
+      const windowMs = parseDuration(request.query.window ?? '300s', 'window')
+      const stepMs = parseDuration(request.query.step ?? '2s', 'step')
+      if (stepMs < 1000 || stepMs > windowMs) throw new SwitchyardError('VALIDATION_FAILED', 'step must be at least 1s and at most the window')
+      if (windowMs > options.maxWindowMs) throw new SwitchyardError('VALIDATION_FAILED', `window must be at most ${options.maxWindowMs / 1000}s`)
+      if (windowMs / stepMs > MAX_POINTS) throw new SwitchyardError('VALIDATION_FAILED', `at most ${MAX_POINTS} steps: make the step longer or the window shorter`)
+      registry.service(request.params.service)
+      // Whole steps, the last ending at this second's end: every router report lands in exactly one.
+      const end = Math.floor(clock() / 1000) * 1000
+      const steps = Math.floor(windowMs / stepMs)
+      const points = source.series ? await source.series(request.params.service, end - steps * stepMs, end, stepMs) : []
+      return { service: request.params.service, source: source.name, stepMs, history: source.series !== undefined, points }
+    }
+  )
   done()
 }
+
+const MAX_POINTS = 300

@@ -241,6 +241,17 @@ void t.test('signals: observed share beside the weight, gaps, chart columns', (t
   ])
   t.ok(series.has('queue'))
   t.ok(series.has('http'))
+
+  // History from the registry goes before the live points, never after or twice.
+  const live = new SignalSeries(4)
+  live.add({ t: 10, versions: { v1: figures(1) } })
+  live.prefill([7, 8, 9, 10, 11].map((t) => ({ t, versions: { v1: figures(0) } })))
+  t.same(live.columns('rps', ['v1'])[0], [7, 8, 9, 10], 'older points only (10 is the live one), at most 4')
+  live.prefill([1, 2, 3].map((t) => ({ t, versions: {} })))
+  t.same(live.columns('rps', ['v1'])[0], [7, 8, 9, 10], 'beyond capacity the oldest go')
+  const empty = new SignalSeries(3)
+  empty.prefill([1, 2].map((t) => ({ t, versions: {} })))
+  t.same(empty.columns('rps', [])[0], [1, 2], 'all of it before any live point')
   t.end()
 })
 
