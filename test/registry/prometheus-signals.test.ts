@@ -125,6 +125,9 @@ async function run(t: Test): Promise<void> {
     t.equal(body.versions.v1.requests, PER_VERSION)
     t.equal(body.versions.v2.requests, PER_VERSION)
     t.equal(body.versions.v2.errorRatePercent, 50)
+    const series = await app.inject({ method: 'GET', url: '/v1/services/api/signals/series', headers: { authorization: `Bearer ${TOKENS.reader}` } })
+    t.equal(series.statusCode, 200, series.body)
+    t.same([series.json().source, series.json().history, series.json().points], ['prometheus', false, []], 'no history from Prometheus: the charts start empty')
   })
 
   void t.test('failures answer 503 SIGNALS_UNAVAILABLE, with no password in messages or logs', async (t) => {
