@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { WebSocketServer } from 'ws'
 import { traceRequests } from '../../telemetry/fastify-tracing.js'
 import { currentTracing } from '../../telemetry/tracing-sdk.js'
 
@@ -44,5 +45,37 @@ export function buildApiApp(settings: ApiSettings): FastifyInstance {
   }
   app.all('/', handler)
   app.all('/*', handler)
+  acceptChat(app, settings)
   return app
+}
+
+/**
+ * WebSocket on any path ending in /chat (`ws://localhost:8080/api/chat` through the
+ * router): every message comes back as JSON naming the version and instance that
+ * answered, so a canary's upgrades can be told apart. Other upgrades are refused with 404.
+ */
+function acceptChat(app: FastifyInstance, settings: ApiSettings): void {
+  const chats = new WebSocketServer({ noServer: true, perMessageDeflate: false })
+  app.server.on('upgrade', (request, socket, head) => {
+    const path = (request.url ?? '').split('?')[0] ?? ''
+    if (!path.endsWith('/chat') || request.headers.upgrade?.toLowerCase() !== 'websocket') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    chats.handleUpgrade(request, socket, head, (chat) => {
+      chat.on('message', (data) => chat.send(JSON.stringify({ service: settings.service, version: settings.version, instance: settings.instance, echo: String(data) })))
+    })
+  })
+  // Fastify closes only HTTP connections: the chats are told the service is going away,
+  // and those whose peer does not answer the close within 2 s are cut.
+  app.addHook('onClose', (_app, done) => {
+    for (const chat of chats.clients) chat.close(1001, 'going away')
+    const cut = setTimeout(() => {
+      for (const chat of chats.clients) chat.terminate()
+    }, 2_000)
+    chats.close(() => {
+      clearTimeout(cut)
+      done()
+    })
+  })
 }

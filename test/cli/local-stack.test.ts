@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import WebSocket from 'ws'
 import { request } from 'undici'
 import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
 import { scrapedMetric } from '../helpers/prometheus.js'
@@ -40,6 +41,17 @@ void t.test('npm start runs the mesh: v1.3 by default, v1.4 on request, clean st
   }
   const forced = await request(`${base}/api/hello`, { headers: { 'x-switchyard-version': 'v1.4' } })
   t.equal(((await forced.body.json()) as { version: string }).version, 'v1.4')
+  // The README's WebSocket example: the api answers chats, the 101 names the version.
+  const chat = new WebSocket(`${base.replace('http', 'ws')}/api/chat`, { headers: { 'x-switchyard-version': 'v1.4' } })
+  const upgradedBy = new Promise<string>((resolve) => chat.once('upgrade', (response) => resolve(String(response.headers['x-switchyard-version']))))
+  const reply = new Promise<string>((resolve, reject) => {
+    chat.once('message', (data) => resolve(String(data)))
+    chat.once('error', reject)
+  })
+  chat.once('open', () => chat.send('hi'))
+  t.equal(await upgradedBy, 'v1.4')
+  t.match(JSON.parse(await reply), { service: 'api', version: 'v1.4', echo: 'hi' }, 'the chat answers through the router')
+  chat.close()
   const page = await request(`${base}/`)
   t.match(await page.body.text(), /api answered 200 from version <b>v1\.3<\/b>/, 'webfront calls api through the router')
   const order = await request(`${base}/orders`, { method: 'POST' })
