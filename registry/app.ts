@@ -125,7 +125,7 @@ export function buildRegistryApp(options: RegistryAppOptions): FastifyInstance {
   app.decorate('rollouts', rollouts)
   app.decorate('signalBook', book)
   void app.register(routerRoutes, { registry, book })
-  void app.register(signalRoutes, { registry, source, clock, maxWindowMs })
+  void app.register(signalRoutes, { registry, source, book, clock, maxWindowMs })
   void app.register(rolloutRoutes, { registry, book })
   void app.register(whoamiRoutes)
   void app.register(consoleRoutes, options.console ?? {})

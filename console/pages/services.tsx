@@ -2,15 +2,47 @@ import { memo } from '../components/memo.js'
 import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { PhaseBadge } from '../components/rollout-panel.js'
 import { colorClass, SplitBar } from '../components/split-bar.js'
-import { useLive } from '../live/hooks.js'
+import { useConsole, useLive, usePoll } from '../live/hooks.js'
 import type { RolloutView } from '../live/store.js'
 import { count, percent } from '../lib/format.js'
 import { versionSummaries, type ServiceView } from '../lib/model.js'
 import { href } from '../lib/route.js'
+import { observedShares, shareGap, type ObservedShare, type ServiceSignals } from '../lib/signals.js'
 
-/** One row; redrawn only when its service or rollout object changes (the store replaces only what changed). */
-const ServiceRow = memo(function ServiceRow(props: { service: ServiceView; rollout: RolloutView | undefined; hidden: boolean }) {
-  const { service, rollout } = props
+/** What the routers saw of one service over the last OBSERVED_WINDOW_S: shares and the totals they are shares of. */
+interface Observed {
+  shares: Record<string, ObservedShare>
+  requests: number
+  messages: number
+}
+
+const OBSERVED_WINDOW_S = 10
+const POLL_MS = 2000
+
+/** The observed share of one version, in words, flagged when far from its weight (as on the service page). */
+function ObservedChip(props: { weight: number; observed: Observed | undefined; version: string }) {
+  const { observed } = props
+  if (!observed) return null
+  // A version the routers sent nothing to (no instance up, say) got 0% of what they routed.
+  const share = observed.shares[props.version] ?? { http: observed.requests > 0 ? 0 : null, queue: observed.messages > 0 ? 0 : null }
+  if (share.http === null && share.queue === null) return null
+  // HTTP when the service has requests, else its queue messages
+  const http = share.http !== null
+  const value = http ? share.http : share.queue
+  const gap = shareGap(props.weight, value, http ? observed.requests : observed.messages)
+  return (
+    <span class={gap ? 'flag' : 'muted'}>
+      {' '}
+      · observed {percent(value)}
+      {http ? '' : ' of messages'}
+      {gap ? ', off its weight' : ''}
+    </span>
+  )
+}
+
+/** One row; redrawn only when its service, rollout or observed figures change (the store replaces only what changed). */
+const ServiceRow = memo(function ServiceRow(props: { service: ServiceView; rollout: RolloutView | undefined; hidden: boolean; observed: Observed | undefined }) {
+  const { service, rollout, observed } = props
   const summaries = versionSummaries(service)
   const up = summaries.reduce((sum, version) => sum + version.up, 0)
   const draining = summaries.reduce((sum, version) => sum + version.draining, 0)
@@ -27,7 +59,8 @@ const ServiceRow = memo(function ServiceRow(props: { service: ServiceView; rollo
           {summaries.map((version, index) => (
             <li key={version.version}>
               <span class={`swatch ${colorClass(index)}`} aria-hidden="true" />
-              <span class="version-name">{version.version}</span> {percent(version.weight, 2)}{' '}
+              <span class="version-name">{version.version}</span> {percent(version.weight, 2)}
+              <ObservedChip weight={version.weight} observed={observed} version={version.version} />{' '}
               <span class="muted">
                 {version.up} up{version.draining > 0 ? `, ${version.draining} draining` : ''}
               </span>
@@ -49,6 +82,28 @@ const FIRST_ROWS = 40
 /** Every service: its split, its versions with instances, its rollout. */
 export function ServicesPage() {
   const live = useLive()
+  const { api } = useConsole()
+  // Observed beside configured: what the routers saw of every service in the last 10 s, one call every 2 s.
+  const [observed, setObserved] = useState<ReadonlyMap<string, Observed>>(new Map())
+  usePoll(
+    async (signal) => {
+      const answer = await api.get<{ services: Record<string, ServiceSignals['versions']> }>(`/v1/signals?window=${OBSERVED_WINDOW_S}s`, signal)
+      const next = new Map<string, Observed>()
+      for (const [name, versions] of Object.entries(answer.services)) {
+        let requests = 0
+        let messages = 0
+        for (const figures of Object.values(versions)) {
+          requests += figures.requests
+          messages += figures.messagesRouted
+        }
+        if (requests + messages > 0)
+          next.set(name, { shares: observedShares({ service: name, windowMs: OBSERVED_WINDOW_S * 1000, source: 'routers', versions }, Object.keys(versions)), requests, messages })
+      }
+      setObserved(next)
+    },
+    POLL_MS,
+    []
+  )
   const [filter, setFilter] = useState('')
   // A screenful of rows first, the rest right after: the page is useful before 200 rows are drawn.
   const [limit, setLimit] = useState(FIRST_ROWS)
@@ -95,14 +150,20 @@ export function ServicesPage() {
               <tr>
                 <th scope="col">Service</th>
                 <th scope="col">Split</th>
-                <th scope="col">Versions (weight, instances)</th>
+                <th scope="col">Versions (weight, share the routers saw in 10 s, instances)</th>
                 <th scope="col">Up</th>
                 <th scope="col">Rollout</th>
               </tr>
             </thead>
             <tbody>
               {services.slice(0, limit).map((service) => (
-                <ServiceRow key={service.name} service={service} rollout={live.rollouts.get(service.name)} hidden={!service.name.toLowerCase().includes(wanted)} />
+                <ServiceRow
+                  key={service.name}
+                  service={service}
+                  rollout={live.rollouts.get(service.name)}
+                  hidden={!service.name.toLowerCase().includes(wanted)}
+                  observed={observed.get(service.name)}
+                />
               ))}
             </tbody>
           </table>

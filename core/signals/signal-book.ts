@@ -106,6 +106,12 @@ export class SignalBook {
     return this.list(revision).filter((router) => router.appliedRevision < revision)
   }
 
+  /** Services with traffic kept in the book (any version, any second still kept), sorted. */
+  servicesWithTraffic(): string[] {
+    this.forgetOld(this.options.clock())
+    return [...this.slots.keys()].sort()
+  }
+
   /** Per-version figures over [from, to] (ms), summed over every router. */
   signals(service: string, from: number, to: number = this.options.clock()): ServiceSignals {
     if (to - from > this.options.maxWindowMs) {

@@ -4,11 +4,13 @@ import { parseDuration } from '../../core/duration.js'
 import { SwitchyardError } from '../../core/errors.js'
 import type { Registry } from '../registry.js'
 import { ServiceParams, SignalSeriesQuery, SignalsQuery } from '../schemas.js'
+import type { SignalBook } from '../../core/signals/signal-book.js'
+import type { ServiceSignals } from '../../core/signals/figures.js'
 import type { SignalSource } from '../signals/signal-source.js'
 
 export function signalRoutes(
   app: FastifyInstance,
-  options: { registry: Registry; source: SignalSource; clock: () => number; maxWindowMs: number },
+  options: { registry: Registry; source: SignalSource; book: SignalBook; clock: () => number; maxWindowMs: number },
   done: (error?: Error) => void
 ): void {
   const { registry, source, clock } = options
@@ -27,6 +29,20 @@ export function signalRoutes(
       return source.signals(request.params.service, now - windowMs, now)
     }
   )
+
+  // Every service with traffic at once (the console's overview: observed beside configured
+  // shares for 200 services in one call). Always from the routers' reports, whatever the
+  // configured source: one Prometheus query set per service every 2 s would be too many.
+  app.get<{ Querystring: Static<typeof SignalsQuery> }>('/v1/signals', { config: { permission: 'read' }, schema: { querystring: SignalsQuery } }, (request) => {
+    const windowMs = parseDuration(request.query.window ?? '10s', 'window')
+    if (windowMs < 1000 || windowMs > options.maxWindowMs) {
+      throw new SwitchyardError('VALIDATION_FAILED', `window must be between 1s and ${options.maxWindowMs / 1000}s`)
+    }
+    const now = clock()
+    const services: Record<string, ServiceSignals['versions']> = {}
+    for (const service of options.book.servicesWithTraffic()) services[service] = options.book.signals(service, now - windowMs, now).versions
+    return { windowMs, source: 'routers', services }
+  })
 
   // The figures step by step (the console's charts on opening): at most MAX_POINTS steps of
   // at least 1 s within the kept window, the last ending now.

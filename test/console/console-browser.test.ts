@@ -171,6 +171,16 @@ void t.test('a weight change by keyboard: preview, confirmation, If-Match, the r
   t.comment(`a CLI weight change showed in the console ${Date.now() - cliDone} ms after the CLI returned`)
   await waitFor(async () => ((await page.getByRole('spinbutton', { name: 'v1.4' }).inputValue()) === '50' ? true : undefined), 'the editor at 50%')
   t.pass('an untouched editor follows the registry')
+
+  // The overview: beside each weight, the share the routers saw in the last 10 s.
+  for (let i = 0; i < 20; i++) await get(`${router.proxyUrl}/api/hello`)
+  await page.getByRole('link', { name: 'Services', exact: true }).first().click()
+  const row = page.locator('tr', { has: page.getByRole('link', { name: 'api', exact: true }) })
+  await row
+    .getByText(/observed \d+(\.\d+)?%/)
+    .first()
+    .waitFor({ timeout: 15_000 })
+  t.pass('the services page shows the observed share beside the weight')
   noProblems(t, watched)
 })
 

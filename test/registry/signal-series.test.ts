@@ -75,4 +75,17 @@ void t.test('GET /v1/services/:service/signals/series: the figures step by step,
   t.equal(anonymous.status, 401)
   const defaults = await reg.call('GET', '/v1/services/api/signals/series', { token: 'reader' })
   t.same([defaults.json.stepMs, defaults.json.points.length], [2_000, 150], 'by default 5 minutes in steps of 2 s')
+
+  // Every service at once (the console's overview).
+  const all = await reg.call('GET', '/v1/signals?window=8s', { token: 'reader' })
+  t.equal(all.status, 200, all.text)
+  t.same([all.json.windowMs, all.json.source, Object.keys(all.json.services)], [8_000, 'routers', ['api']])
+  t.same([all.json.services.api.v1.requests, all.json.services.api.v1.errors], [30, 4], 'the whole window, every version')
+  const quiet = await reg.call('GET', '/v1/signals?window=1s', { token: 'reader' })
+  t.same(quiet.json.services, { api: { v1: { ...quiet.json.services.api.v1, requests: 0 } } }, 'a short window after the traffic: the version, with nothing in it')
+  for (const query of ['window=0s', 'window=2h', 'window=later', 'service=api']) {
+    const answer = await reg.call('GET', `/v1/signals?${query}`, { token: 'reader' })
+    t.same([answer.status, answer.json.code], [400, 'VALIDATION_FAILED'], query)
+  }
+  t.equal((await reg.call('GET', '/v1/signals', { token: null })).status, 401)
 })

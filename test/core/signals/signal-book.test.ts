@@ -253,6 +253,7 @@ void t.test('windows longer than maxWindowMs are refused; older deltas are forgo
   book.accept(report('r1', { api: { v1: { ok: 0 }, v2: { ok: 0 } }, jobs: { v1: { routed: 0 } } }), 'router-a', 1)
   clock.advance(1_000)
   book.accept(report('r1', { api: { v1: { ok: 1 }, v2: { ok: 1 } }, jobs: { v1: { routed: 1 } } }), 'router-a', 1)
+  t.same(book.servicesWithTraffic(), ['api', 'jobs'], 'services with traffic, sorted')
   clock.advance(9_000)
   t.throws(() => book.signals('api', T0, T0 + 10_001), { code: 'VALIDATION_FAILED', message: 'windows longer than 10 s are not kept' })
   const requests = (service: string, from: number): [string, number][] =>
@@ -273,6 +274,7 @@ void t.test('windows longer than maxWindowMs are refused; older deltas are forgo
     ['v3', 5]
   ])
   t.same(requests('jobs', T0 + 1_000), [])
+  t.same(book.servicesWithTraffic(), ['api'], 'a service whose traffic was forgotten is no longer listed')
   t.equal(S0 + 11, Math.floor(clock.now() / 1000))
   t.end()
 })
