@@ -22,6 +22,9 @@ function useRoute(): Route {
   useEffect(() => {
     const update = () => setRoute(parseRoute(location.hash))
     addEventListener('hashchange', update)
+    // Effects run after the first paint: a hash that changed in between (a link followed
+    // while the console was starting) fired its hashchange before anyone listened.
+    update()
     return () => removeEventListener('hashchange', update)
   }, [])
   return route
