@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url'
-import { spawnChild, type Child } from './children.js'
 import type { LoadSpec, LoadSummary } from './load-spec.js'
-import type { WorkerReply } from './load-worker.js'
+import { TaskProcess } from './task-channel.js'
 import { runningWrkPids, runWrk } from './wrk-load.js'
 
 const workerPath = fileURLToPath(new URL('./load-worker.js', import.meta.url))
@@ -10,37 +9,9 @@ const workerPath = fileURLToPath(new URL('./load-worker.js', import.meta.url))
  * The load generator process: started once per CPU set and kept for the whole run, it
  * runs one load at a time on request (see load-worker.ts).
  */
-class LoadGenerator {
-  readonly child: Child
-  private pending: { resolve(summary: LoadSummary): void; reject(error: Error): void } | undefined
-  private queue: Promise<unknown> = Promise.resolve()
-
+class LoadGenerator extends TaskProcess<LoadSpec, LoadSummary> {
   constructor(cpus: string | undefined) {
-    this.child = spawnChild('load generator', process.execPath, [workerPath], { cpus, ipc: true })
-    this.child.process.on('message', (reply: WorkerReply) => {
-      const pending = this.pending
-      this.pending = undefined
-      if (!pending) return
-      if (reply.ok) pending.resolve(reply.summary)
-      else pending.reject(new Error(`the load generator failed: ${reply.error}`))
-    })
-    void this.child.exited.then((code) => {
-      this.pending?.reject(new Error(`the load generator exited (${code}): ${this.child.output().slice(-2000)}`))
-      this.pending = undefined
-      generators.delete(cpus ?? '')
-    })
-  }
-
-  run(spec: LoadSpec): Promise<LoadSummary> {
-    const next = this.queue.then(
-      () =>
-        new Promise<LoadSummary>((resolve, reject) => {
-          this.pending = { resolve, reject }
-          this.child.process.send(spec)
-        })
-    )
-    this.queue = next.catch(() => {})
-    return next
+    super('load generator', workerPath, cpus, () => generators.delete(cpus ?? ''))
   }
 }
 

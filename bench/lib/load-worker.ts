@@ -24,11 +24,9 @@ import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { summarizeLatencies, type LoadSpec, type LoadSummary } from './load-spec.js'
 import { sendPaced } from './paced-sends.js'
-import { serveTasks, type TaskReply } from './task-channel.js'
+import { serveTasks } from './task-channel.js'
 
 const MAX_SAMPLES = 4_000_000
-
-export type WorkerReply = TaskReply<LoadSummary>
 
 async function runOne(spec: LoadSpec): Promise<LoadSummary> {
   if (!spec.url || !(spec.durationSeconds > 0) || !(spec.connections > 0)) throw new Error(`bad load spec: ${JSON.stringify(spec)}`)

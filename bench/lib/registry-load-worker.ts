@@ -18,7 +18,7 @@ import { Pool } from 'undici'
 import type { LatencySummary } from './load-spec.js'
 import { summarizeLatencies } from './load-spec.js'
 import { sendPaced } from './paced-sends.js'
-import { serveTasks, type TaskReply } from './task-channel.js'
+import { serveTasks } from './task-channel.js'
 
 const MAX_SAMPLES = 2_000_000
 
@@ -78,8 +78,6 @@ export interface RegistryLoadSummary {
   /** heartbeats sent more than 5 ms after their scheduled time: the generator itself was late */
   lateSends: number
 }
-
-export type RegistryLoadReply = TaskReply<RegistryLoadSummary>
 
 function service(naming: InstanceNaming, index: number): string {
   return `${naming.servicePrefix}${index % naming.services}`

@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { summarizeLatencies, type LatencySummary } from './load-spec.js'
-import { serveTasks, type TaskReply } from './task-channel.js'
+import { serveTasks } from './task-channel.js'
 
 export type WsCommand =
   | { kind: 'echo'; url: string; connections: number; durationSeconds: number; messageBytes: number }
@@ -56,8 +56,6 @@ export interface CloseSummary {
   closedEarly: number
   seconds: number
 }
-
-export type WsWorkerReply = TaskReply<EchoSummary | OpenSummary | CloseSummary>
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 const HANDSHAKE_TIMEOUT_MS = 10_000

@@ -278,6 +278,19 @@ function summarize(router: RunningRouter, rounds: readonly WorkersRound[], name 
   }
 }
 
+const share = (value: number | null): string => (value === null ? 'n/a' : `${fixed(value * 100, 0)}%`)
+
+/** CPU s/10k req, req per CPU-second, vs 1 process, primary CPU, busiest worker: the columns both tables share. */
+function cpuCells(summary: WorkersSummary, single: WorkersSummary | undefined): string[] {
+  return [
+    fixed(summary.cpuSecondsPer10k),
+    integer(summary.requestsPerCpuSecond),
+    times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
+    share(summary.primaryCpuShare),
+    share(summary.busiestWorkerShare)
+  ]
+}
+
 function workersTable(summaries: readonly WorkersSummary[], context: BenchContext): Table {
   const single = summaries.find((summary) => summary.configuration === '1 process')
   return {
@@ -302,11 +315,7 @@ function workersTable(summaries: readonly WorkersSummary[], context: BenchContex
       `${fixed(summary.rpsSpread * 100, 0)}%`,
       fixed(summary.p99),
       integer(summary.errors),
-      fixed(summary.cpuSecondsPer10k),
-      integer(summary.requestsPerCpuSecond),
-      times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
-      summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
-      summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`,
+      ...cpuCells(summary, single),
       fixed(summary.canarySharePercent, 1),
       fixed(summary.peakRssMiB, 0)
     ]),
@@ -319,16 +328,7 @@ function fixedRateTable(summaries: readonly WorkersSummary[], rate: number, roun
   return {
     title: `Router workers at a fixed rate of ${rate} req/s (equal load for all), median of ${rounds} rounds x ${seconds} s`,
     columns: ['configuration', 'p99 ms', 'errors', 'CPU s/10k req', 'req per CPU-second', 'vs 1 process', 'primary CPU', 'busiest worker'],
-    rows: summaries.map((summary) => [
-      summary.configuration,
-      fixed(summary.p99),
-      integer(summary.errors),
-      fixed(summary.cpuSecondsPer10k),
-      integer(summary.requestsPerCpuSecond),
-      times(ratio(summary.requestsPerCpuSecond, single?.requestsPerCpuSecond ?? NaN)),
-      summary.primaryCpuShare === null ? 'n/a' : `${fixed(summary.primaryCpuShare * 100, 0)}%`,
-      summary.busiestWorkerShare === null ? 'n/a' : `${fixed(summary.busiestWorkerShare * 100, 0)}%`
-    ]),
+    rows: summaries.map((summary) => [summary.configuration, fixed(summary.p99), integer(summary.errors), ...cpuCells(summary, single)]),
     notes: [
       `${HALF_RATE}: the single process at ${Math.round(rate / 2)} req/s, what each of two workers sees; its ratio close to the workers' says their extra CPU per request is a process doing less per wake-up, not the workers' machinery`
     ]

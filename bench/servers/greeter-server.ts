@@ -5,13 +5,9 @@
  *   node dist/bench/servers/greeter-server.js PORT VERSION
  */
 import { startGreeter } from './greeter.js'
+import { serverArgs } from './server-args.js'
 
-const port = Number(process.argv[2])
-const version = process.argv[3] ?? 'v1'
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: greeter-server.js PORT VERSION\n')
-  process.exit(2)
-}
+const { port, version } = serverArgs('greeter-server.js PORT VERSION')
 
 const greeter = await startGreeter(version, port)
 process.stdout.write(`greeter (${version}) listening on 127.0.0.1:${greeter.port}\n`)

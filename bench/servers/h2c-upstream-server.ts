@@ -5,14 +5,9 @@
  *   node dist/bench/servers/h2c-upstream-server.js PORT VERSION ID
  */
 import { createServer } from 'node:http2'
+import { serverArgs } from './server-args.js'
 
-const port = Number(process.argv[2])
-const version = process.argv[3] ?? 'v1'
-const id = process.argv[4] ?? 'api-1'
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: h2c-upstream-server.js PORT VERSION ID\n')
-  process.exit(2)
-}
+const { port, version, id } = serverArgs('h2c-upstream-server.js PORT VERSION ID')
 
 const body = JSON.stringify({ service: 'api', version, instance: id, message: 'hello' })
 const head = { ':status': 200, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }

@@ -7,14 +7,9 @@
  *   node dist/bench/servers/upstream-server.js PORT VERSION ID
  */
 import { createServer } from 'node:http'
+import { serverArgs } from './server-args.js'
 
-const port = Number(process.argv[2])
-const version = process.argv[3] ?? 'v1'
-const id = process.argv[4] ?? 'api-1'
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: upstream-server.js PORT VERSION ID\n')
-  process.exit(2)
-}
+const { port, version, id } = serverArgs('upstream-server.js PORT VERSION ID')
 
 let hits = 0
 const body = JSON.stringify({ service: 'api', version, instance: id, message: 'hello' })

@@ -9,12 +9,9 @@
  */
 import { createServer } from 'node:http'
 import { WebSocketServer } from 'ws'
+import { serverArgs } from './server-args.js'
 
-const port = Number(process.argv[2])
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: ws-echo-server.js PORT\n')
-  process.exit(2)
-}
+const { port } = serverArgs('ws-echo-server.js PORT')
 
 let echoed = 0
 const server = createServer((request, response) => {

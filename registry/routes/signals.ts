@@ -14,15 +14,20 @@ export function signalRoutes(
   done: (error?: Error) => void
 ): void {
   const { registry, source, clock } = options
+  /** A `window` query within what the registry keeps. */
+  const windowOf = (value: string): number => {
+    const windowMs = parseDuration(value, 'window')
+    if (windowMs < 1000 || windowMs > options.maxWindowMs) {
+      throw new SwitchyardError('VALIDATION_FAILED', `window must be between 1s and ${options.maxWindowMs / 1000}s`)
+    }
+    return windowMs
+  }
 
   app.get<{ Params: Static<typeof ServiceParams>; Querystring: Static<typeof SignalsQuery> }>(
     '/v1/services/:service/signals',
     { config: { permission: 'read' }, schema: { params: ServiceParams, querystring: SignalsQuery } },
     async (request) => {
-      const windowMs = parseDuration(request.query.window ?? '60s', 'window')
-      if (windowMs < 1000 || windowMs > options.maxWindowMs) {
-        throw new SwitchyardError('VALIDATION_FAILED', `window must be between 1s and ${options.maxWindowMs / 1000}s`)
-      }
+      const windowMs = windowOf(request.query.window ?? '60s')
       // An unknown service is 404 SERVICE_NOT_FOUND, not empty figures.
       registry.service(request.params.service)
       const now = clock()
@@ -34,10 +39,7 @@ export function signalRoutes(
   // shares for 200 services in one call). Always from the routers' reports, whatever the
   // configured source: one Prometheus query set per service every 2 s would be too many.
   app.get<{ Querystring: Static<typeof SignalsQuery> }>('/v1/signals', { config: { permission: 'read' }, schema: { querystring: SignalsQuery } }, (request) => {
-    const windowMs = parseDuration(request.query.window ?? '10s', 'window')
-    if (windowMs < 1000 || windowMs > options.maxWindowMs) {
-      throw new SwitchyardError('VALIDATION_FAILED', `window must be between 1s and ${options.maxWindowMs / 1000}s`)
-    }
+    const windowMs = windowOf(request.query.window ?? '10s')
     const now = clock()
     const services: Record<string, ServiceSignals['versions']> = {}
     for (const service of options.book.servicesWithTraffic()) services[service] = options.book.signals(service, now - windowMs, now).versions
@@ -50,10 +52,9 @@ export function signalRoutes(
     '/v1/services/:service/signals/series',
     { config: { permission: 'read' }, schema: { params: ServiceParams, querystring: SignalSeriesQuery } },
     async (request) => {
-      const windowMs = parseDuration(request.query.window ?? '300s', 'window')
+      const windowMs = windowOf(request.query.window ?? '300s')
       const stepMs = parseDuration(request.query.step ?? '2s', 'step')
       if (stepMs < 1000 || stepMs > windowMs) throw new SwitchyardError('VALIDATION_FAILED', 'step must be at least 1s and at most the window')
-      if (windowMs > options.maxWindowMs) throw new SwitchyardError('VALIDATION_FAILED', `window must be at most ${options.maxWindowMs / 1000}s`)
       if (windowMs / stepMs > MAX_POINTS) throw new SwitchyardError('VALIDATION_FAILED', `at most ${MAX_POINTS} steps: make the step longer or the window shorter`)
       registry.service(request.params.service)
       // Whole steps, the last ending at this second's end: every router report lands in exactly one.

@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici'
 import { ErrorCodes, type ErrorBody } from '../../core/errors.js'
 import { GrpcStatus, grpcStatusOfError, grpcStatusOfHttp, isGrpcServerFailure, parseGrpcStatus } from '../../core/grpc.js'
 import { pickEndpoint } from '../../core/instance-picker.js'
-import { recordFailure, recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
+import { recordSuccess, type OutlierSettings } from '../../core/outlier-detection.js'
 import type { RetryBudget } from '../../core/retry-budget.js'
 import type { ServiceRoute, VersionRoute } from '../../core/route-table.js'
 import { childContext, endSpan, injectContext, SpanKind } from '../../telemetry/tracing.js'
@@ -437,8 +437,7 @@ export class Exchange {
   private noteFailure(endpoint: Endpoint): void {
     const { plan, settings } = this
     const versionEndpoints = plan.version.endpoints
-    if (!recordFailure(endpoint, versionEndpoints, settings.clock(), settings.outlier)) return
-    endpoint.ejected()
+    if (!endpoint.countFailure(versionEndpoints, settings.clock(), settings.outlier)) return
     settings.metrics.ejections.inc({ service: plan.route.name, version: plan.version.name })
     // The request that tipped it over, so that the line joins its trace.
     const trace = plan.serverSpan?.spanContext()

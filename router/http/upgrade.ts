@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { Span, Tracer } from '@opentelemetry/api'
 import { ErrorCodes, type ErrorBody, type ErrorCode } from '../../core/errors.js'
 import { pickEndpoint } from '../../core/instance-picker.js'
-import { recordFailure, recordSuccess } from '../../core/outlier-detection.js'
+import { recordSuccess } from '../../core/outlier-detection.js'
 import type { RouteTable } from '../../core/route-table.js'
 import { currentTracing, endSpan, injectContext, type Tracing } from '../../telemetry/tracing.js'
 import type { ProxyConfig } from '../config.js'
@@ -360,8 +360,7 @@ class UpgradeHandshake {
 
   private noteFailure(endpoint: Endpoint): void {
     const { settings, routed } = this
-    if (recordFailure(endpoint, routed.version.endpoints, settings.clock(), settings.config.outlierDetection)) {
-      endpoint.ejected()
+    if (endpoint.countFailure(routed.version.endpoints, settings.clock(), settings.config.outlierDetection)) {
       settings.metrics.ejections.inc({ service: routed.route.name, version: routed.version.name })
     }
   }

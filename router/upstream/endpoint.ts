@@ -1,7 +1,7 @@
 import { connect, type ClientHttp2Session } from 'node:http2'
 import { Pool } from 'undici'
 import type { BalancedEndpoint } from '../../core/instance-picker.js'
-import type { OutlierState } from '../../core/outlier-detection.js'
+import { recordFailure, type OutlierSettings, type OutlierState } from '../../core/outlier-detection.js'
 import type { InstanceRecord } from '../../core/registry-events.js'
 
 export interface PoolSettings {
@@ -55,9 +55,14 @@ export class Endpoint implements BalancedEndpoint, OutlierState {
     this.origin = `http://${this.address}`
   }
 
-  /** Outlier detection ejected it (recordFailure said so): the router's other workers keep it out too. */
-  ejected(): void {
+  /**
+   * A failed request to this instance, through outlier detection (core recordFailure);
+   * true when it ejected the endpoint, which the router's other workers then keep out too.
+   */
+  countFailure(siblings: readonly OutlierState[], now: number, settings: OutlierSettings): boolean {
+    if (!recordFailure(this, siblings, now, settings)) return false
     this.onEjected(this)
+    return true
   }
 
   /**

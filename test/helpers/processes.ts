@@ -7,6 +7,11 @@ export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.me
 /** The benchmark's: a port nothing listens on right now. */
 export { freePort } from '../../bench/lib/ports.js'
 
+/** `switchyard router` on 127.0.0.1 with its proxy and admin ports, then `extra` (for spawnNode). */
+export function routerArgs(port: number, adminPort: number, extra: string[] = []): string[] {
+  return [cliPath, 'router', '--host', '127.0.0.1', '--port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), ...extra]
+}
+
 export interface SpawnedProcess {
   child: ChildProcess
   output: () => string

@@ -11,7 +11,7 @@ import { request } from 'undici'
 import { startEtcdCluster, type EtcdCluster } from '../helpers/etcd-cluster.js'
 import { call } from '../helpers/http.js'
 import { startLoad } from '../helpers/load.js'
-import { cliPath, freePort, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
+import { cliPath, freePort, routerArgs, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { fileURLToPath } from 'node:url'
 import { waitFor as pollUntil } from '../helpers/registry-harness.js'
 
@@ -81,23 +81,11 @@ async function startMesh(t: Test, replicaArgs: string[] = []): Promise<Mesh> {
     async startRouter(registries) {
       const proxyPort = await freePort()
       const adminPort = await freePort()
-      const child = spawnNode(
-        [
-          cliPath,
-          'router',
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(proxyPort),
-          '--admin-host',
-          '127.0.0.1',
-          '--admin-port',
-          String(adminPort),
-          '--router-id',
-          `router-${adminPort}`
-        ],
-        { ...env, SWITCHYARD_REGISTRY_URL: registries.join(','), SWITCHYARD_ROUTES: '/api=api' }
-      )
+      const child = spawnNode(routerArgs(proxyPort, adminPort, ['--router-id', `router-${adminPort}`]), {
+        ...env,
+        SWITCHYARD_REGISTRY_URL: registries.join(','),
+        SWITCHYARD_ROUTES: '/api=api'
+      })
       children.push(child)
       await child.waitForOutput('router listening on', 30_000)
       return { process: child, proxyUrl: `http://127.0.0.1:${proxyPort}`, adminUrl: `http://127.0.0.1:${adminPort}` }

@@ -6,7 +6,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { RegistryClient } from '../../registry/client/registry-client.js'
 import { startLoad, type Load } from '../helpers/load.js'
-import { cliPath, freePort, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
+import { cliPath, freePort, routerArgs, spawnNode, type SpawnedProcess } from '../helpers/processes.js'
 import { waitFor } from '../helpers/registry-harness.js'
 
 /**
@@ -95,25 +95,7 @@ void t.test('a router following [A, B]: A killed under load, 0 failed requests, 
   }
   await operator.setWeights('api', { v1: 100, v2: 0 })
 
-  const router = spawnNode(
-    [
-      cliPath,
-      'router',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(proxyPort),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(adminPort),
-      '--router-id',
-      'router-1',
-      '--routes',
-      '/api=api'
-    ],
-    env
-  )
+  const router = spawnNode(routerArgs(proxyPort, adminPort, ['--router-id', 'router-1', '--routes', '/api=api']), env)
   children.push(router)
   const adminUrl = `http://127.0.0.1:${adminPort}`
   await router.waitForOutput('router listening on', 30_000)

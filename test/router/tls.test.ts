@@ -7,7 +7,7 @@ import { CertificateWatch, loadKeyPair } from '../../router/http/tls-certificate
 import { startRouter } from '../../router/server.js'
 import { ConfigError } from '../../core/config.js'
 import { closeSession, curl, h2Request, openSession, selfSignedCertificate, type CertificateFiles } from '../helpers/h2-harness.js'
-import { cliPath, freePort, spawnNode } from '../helpers/processes.js'
+import { freePort, routerArgs, spawnNode } from '../helpers/processes.js'
 import { startTestRegistry, TOKENS, waitFor } from '../helpers/registry-harness.js'
 import { addWebSocketUpstream, startTestMesh, type TestMesh } from '../helpers/router-harness.js'
 
@@ -110,25 +110,12 @@ void t.test('the router process: SIGHUP reloads the certificate and does not clo
   const reg = await startTestRegistry()
   t.teardown(reg.destroy)
   const [port, adminPort] = [await freePort(), await freePort()]
-  const router = spawnNode(
-    [
-      cliPath,
-      'router',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(adminPort),
-      '--registry',
-      reg.url,
-      '--routes',
-      '/api=api'
-    ],
-    { SWITCHYARD_TOKEN: TOKENS.router, SWITCHYARD_TLS_CERT: files.cert, SWITCHYARD_TLS_KEY: files.key, OTEL_SDK_DISABLED: 'true' }
-  )
+  const router = spawnNode(routerArgs(port, adminPort, ['--registry', reg.url, '--routes', '/api=api']), {
+    SWITCHYARD_TOKEN: TOKENS.router,
+    SWITCHYARD_TLS_CERT: files.cert,
+    SWITCHYARD_TLS_KEY: files.key,
+    OTEL_SDK_DISABLED: 'true'
+  })
   t.teardown(() => router.kill('SIGKILL'))
   await router.waitForOutput(`router listening on https://127.0.0.1:${port}`)
   const url = `https://127.0.0.1:${port}`

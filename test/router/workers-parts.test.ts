@@ -68,9 +68,8 @@ void t.test("ejections: told to the other workers, adopted when they last longer
   catalog.onEjected = (ejection) => told.push(ejection)
   const instance = { service: 'api', id: 'a-1', version: 'v1', host: '127.0.0.1', port: 9, status: 'up' as const, metadata: {}, registeredAt: 0, lastHeartbeat: 0 }
   const endpoint = catalog.endpointFor(instance)
-  endpoint.ejectedUntil = 5_000
-  endpoint.ejections = 1
-  endpoint.ejected()
+  const outlier = { consecutiveFailures: 1, baseEjectionMs: 5_000, maxEjectionMs: 60_000, maxEjectionPercent: 100 }
+  t.equal(endpoint.countFailure([endpoint], 0, outlier), true, 'one failure ejects with consecutiveFailures 1')
   t.same(told, [{ key: 'api/a-1@127.0.0.1:9', ejectedUntil: 5_000, ejections: 1 }], 'its own ejection goes out with the key every worker knows it by')
   const cases: [string, SharedEjection, number, number][] = [
     ['longer: adopted', { key: endpoint.key, ejectedUntil: 9_000, ejections: 2 }, 9_000, 2],
